@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * podlens kernel/user ABI: every struct and enum shared by the BPF programs and C++.
+ *
+ * Plain C, included by the bpf/ programs and by lib/include/podlens/abi.hpp. Rules:
+ *   - fixed-width types only, explicit padding, no implicit holes;
+ *   - byte order is noted per field ("host" = CPU order, "net" = network order);
+ *   - enums are append-only: never renumber, never reuse a retired value;
+ *   - sizes and offsets are locked by static_assert in abi.hpp.
+ */
+#ifndef PODLENS_ABI_H
+#define PODLENS_ABI_H
+
+#include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
+
+#define PODLENS_ABI_VERSION 1
+
+/* Bytes of request path captured per transaction (query string excluded by default). */
+#define PODLENS_PATH_MAX 96
+/* Requests that may await their response on one connection (pipelining FIFO depth). */
+#define PODLENS_PENDING_MAX 4
+/* Longest request line or status line accepted, in bytes. */
+#define PODLENS_START_LINE_MAX 8192
+/* Longest header block (all header lines of one message) followed, in bytes. */
+#define PODLENS_HEADER_BLOCK_MAX 16384
+/* Longest method token accepted ("OPTIONS", "CONNECT" are 7). */
+#define PODLENS_METHOD_TOKEN_MAX 8
+
+/* Address families as the kernel numbers them (AF_INET, AF_INET6), for conn keys and events. */
+#define PODLENS_AF_INET 2
+#define PODLENS_AF_INET6 10
+
+/* Which way the observed pod takes part in a flow. */
+enum podlens_direction {
+  PODLENS_DIR_INBOUND = 0,  /* the pod is the server */
+  PODLENS_DIR_OUTBOUND = 1, /* the pod is the client */
+};
+
+enum podlens_protocol {
+  PODLENS_PROTO_NONE = 0,
+  PODLENS_PROTO_HTTP1 = 1,
+};
+
+/* Capture options of a selector (bit flags). */
+enum podlens_capture_flags {
+  PODLENS_CAPTURE_KEEP_QUERY = 1 << 0, /* keep "?query" in the captured path */
+};
+
+enum podlens_http_method {
+  PODLENS_METHOD_UNKNOWN = 0,
+  PODLENS_METHOD_GET = 1,
+  PODLENS_METHOD_HEAD = 2,
+  PODLENS_METHOD_POST = 3,
+  PODLENS_METHOD_PUT = 4,
+  PODLENS_METHOD_DELETE = 5,
+  PODLENS_METHOD_CONNECT = 6,
+  PODLENS_METHOD_OPTIONS = 7,
+  PODLENS_METHOD_TRACE = 8,
+  PODLENS_METHOD_PATCH = 9,
+};
+
+/*
+ * Why the kernel lost (part of) a transaction. Index of the per-CPU podlens_losses array.
+ * Exported as podlens_kernel_losses_total{reason="..."}; names live in abi.hpp.
+ */
+enum podlens_loss_reason {
+  PODLENS_LOSS_RINGBUF_FULL = 0,      /* event dropped: ring buffer had no room */
+  PODLENS_LOSS_CONN_MAP_FULL = 1,     /* connection state could not be inserted */
+  PODLENS_LOSS_NO_CONN_STATE = 2,     /* mid-stream bytes of a selected flow with no state
+                                         (evicted from the LRU, or opened before selection) */
+  PODLENS_LOSS_PATH_TRUNCATED = 3,    /* path longer than PODLENS_PATH_MAX (event still sent) */
+  PODLENS_LOSS_HEADER_TOO_LONG = 4,   /* start line or header block over its bound */
+  PODLENS_LOSS_SEQ_GAP = 5,           /* bytes missing (lost or out-of-order segment) */
+  PODLENS_LOSS_UNPARSABLE = 6,        /* bytes that are not HTTP/1.x where a message starts */
+  PODLENS_LOSS_PIPELINE_OVERFLOW = 7, /* more than PODLENS_PENDING_MAX requests in flight */
+  PODLENS_LOSS_UNMATCHED_RESPONSE = 8, /* a response with no pending request */
+  PODLENS_LOSS_PARSE_BUDGET = 9,      /* one skb needed more parse steps than allowed */
+  PODLENS_LOSS_UNSUPPORTED_FRAMING = 10, /* body framing not followed yet (chunked) */
+  PODLENS_LOSS__COUNT = 11,
+};
+
+/* podlens_selectors key. Written only by user space, read by BPF. */
+struct podlens_selector_key {
+  __u32 ifindex; /* host: ifindex of the pod's host-side veth */
+  __u16 port;    /* host: the flow's server port (the pod's own port when Inbound,
+                    the peer's port when Outbound) */
+  __u8 direction; /* enum podlens_direction */
+  __u8 pad0;
+};
+
+/* podlens_selectors value. */
+struct podlens_selector_value {
+  __u8 protocol;      /* enum podlens_protocol */
+  __u8 capture_flags; /* enum podlens_capture_flags bits */
+  __u16 pad0;
+  __u32 policy_id; /* host: opaque id user space gives the selecting policy */
+};
+
+/*
+ * podlens_conns key: one TCP connection as seen on one veth, oriented from the pod
+ * (so both directions of the flow find the same entry). IPv4 addresses use the first 4 bytes
+ * of the 16-byte fields, the rest zero.
+ */
+struct podlens_conn_key {
+  __u32 ifindex;   /* host */
+  __u16 pod_port;  /* host */
+  __u16 peer_port; /* host */
+  __u8 family;     /* AF_INET (2) or AF_INET6 (10) */
+  __u8 pad0[3];
+  __u8 pod_addr[16];  /* net */
+  __u8 peer_addr[16]; /* net */
+};
+
+/* Phase of one byte stream (requests or responses) of a connection. */
+enum podlens_stream_phase {
+  PODLENS_PHASE_IDLE = 0,           /* between messages: the next byte starts one */
+  PODLENS_PHASE_START_LINE = 1,     /* inside the request line or status line */
+  PODLENS_PHASE_HEADERS = 2,        /* inside the header block */
+  PODLENS_PHASE_BODY_LENGTH = 3,    /* skipping body_remaining bytes */
+  PODLENS_PHASE_BODY_CHUNKED = 4,   /* reserved: chunked decoding */
+  PODLENS_PHASE_BODY_UNTIL_CLOSE = 5, /* body ends at FIN (no length given) */
+  PODLENS_PHASE_RESYNC = 6,         /* lost framing: wait for a segment that starts a message */
+};
+
+/* Where the parser is inside the current line (start line or header line). */
+enum podlens_line_state {
+  PODLENS_LINE_METHOD = 0,       /* request line: method token */
+  PODLENS_LINE_PATH = 1,         /* request line: path */
+  PODLENS_LINE_QUERY = 2,        /* request line: query string (not captured by default) */
+  PODLENS_LINE_VERSION = 3,      /* request line: " HTTP/1.x" */
+  PODLENS_LINE_STATUS = 4,       /* status line */
+  PODLENS_LINE_HEADER_NAME = 5,  /* header line: matching the name against known headers */
+  PODLENS_LINE_CONTENT_LENGTH = 6, /* header line: Content-Length value */
+  PODLENS_LINE_TRANSFER_ENCODING = 7, /* header line: Transfer-Encoding value */
+  PODLENS_LINE_CONNECTION = 8,   /* header line: Connection value */
+  PODLENS_LINE_SKIP = 9,         /* rest of a line nobody needs */
+};
+
+/* Facts learnt about the message being parsed (bit flags). */
+enum podlens_message_flags {
+  PODLENS_MSG_CONTENT_LENGTH = 1 << 0, /* a Content-Length header was read */
+  PODLENS_MSG_CHUNKED = 1 << 1,        /* Transfer-Encoding: chunked */
+  PODLENS_MSG_CONN_CLOSE = 1 << 2,     /* Connection: close */
+  PODLENS_MSG_HTTP10 = 1 << 3,         /* HTTP/1.0 */
+  PODLENS_MSG_DISCARD = 1 << 4,        /* request parsed for framing only (FIFO full) */
+  PODLENS_MSG_BAD_LENGTH = 1 << 5,     /* Content-Length not a number: framing lost */
+};
+
+/* Parser state of one direction of a connection. Written only by that direction's packets. */
+struct podlens_stream_state {
+  __u64 body_remaining; /* host: body bytes still to skip (PHASE_BODY_LENGTH) */
+  __u64 value;          /* host: number being read (Content-Length) */
+  __u64 message_start_ns; /* host: CLOCK_MONOTONIC of the message's first byte */
+  __u32 next_seq;       /* host: TCP sequence number of the next byte expected */
+  __u16 line_len;       /* host: bytes of the current line so far, CR excluded */
+  __u16 header_bytes;   /* host: bytes of the header block so far */
+  __u8 phase;           /* enum podlens_stream_phase */
+  __u8 line_state;      /* enum podlens_line_state */
+  __u8 match_pos;       /* bytes of the header name (or value token) matched so far */
+  __u8 match_mask;      /* candidate header names still matching (bit per name) */
+  __u8 message_flags;   /* enum podlens_message_flags */
+  __u8 seq_valid;       /* next_seq is known */
+  __u8 fin_seen;        /* this direction sent FIN */
+  __u8 pad0;
+  __u16 status;         /* host: response status code being read */
+  __u16 pad1;
+  __u32 pad2;
+};
+
+/* A request waiting for its response (one pipelining FIFO slot). */
+struct podlens_pending_request {
+  __u64 start_ns; /* host: first byte of the request */
+  __u8 method;    /* enum podlens_http_method */
+  __u8 flags;     /* enum podlens_event_flags bits gathered while parsing */
+  __u16 path_len; /* host: bytes used in path */
+  __u32 pad0;
+  __u8 path[PODLENS_PATH_MAX];
+};
+
+/*
+ * podlens_conns value. The request stream writes req, head and the slot at head; the
+ * response stream writes resp and tail, and reads the slot at tail. Slot
+ * PODLENS_PENDING_MAX is scratch for requests dropped on FIFO overflow.
+ */
+struct podlens_conn_state {
+  struct podlens_stream_state req;
+  struct podlens_stream_state resp;
+  __u32 head; /* host: requests committed (request side) */
+  __u32 tail; /* host: requests answered (response side) */
+  __u8 direction;     /* enum podlens_direction (from the selector) */
+  __u8 capture_flags; /* enum podlens_capture_flags (from the selector) */
+  __u16 server_port;  /* host */
+  __u32 policy_id;    /* host */
+  struct podlens_pending_request pending[PODLENS_PENDING_MAX + 1];
+};
+
+/* Facts about a transaction (bit flags of the event). */
+enum podlens_event_flags {
+  PODLENS_EVENT_PATH_TRUNCATED = 1 << 0, /* path longer than PODLENS_PATH_MAX */
+  PODLENS_EVENT_HTTP10 = 1 << 1,         /* the request was HTTP/1.0 */
+  PODLENS_EVENT_ENDED_BY_CLOSE = 1 << 2, /* response body ended at FIN (no length) */
+  PODLENS_EVENT_NO_BODY_FRAMING = 1 << 3, /* sent before the body end could be found */
+};
+
+/* One completed HTTP transaction, sent through the podlens_events ring buffer. */
+struct podlens_http_event {
+  __u64 request_start_ns;        /* host: CLOCK_MONOTONIC, first request byte */
+  __u64 response_first_byte_ns;  /* host: first response byte */
+  __u64 response_last_byte_ns;   /* host: last response byte (headers end if unknown) */
+  __u32 ifindex;     /* host */
+  __u32 policy_id;   /* host */
+  __u16 status;      /* host: HTTP status code */
+  __u8 method;       /* enum podlens_http_method */
+  __u8 direction;    /* enum podlens_direction */
+  __u8 family;       /* AF_INET / AF_INET6 */
+  __u8 flags;        /* enum podlens_event_flags */
+  __u16 path_len;    /* host: bytes used in path */
+  __u16 pod_port;    /* host */
+  __u16 peer_port;   /* host */
+  __u32 pad0;
+  __u8 pod_addr[16];  /* net */
+  __u8 peer_addr[16]; /* net */
+  __u8 path[PODLENS_PATH_MAX];
+};
+
+#endif /* PODLENS_ABI_H */

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Connection tracking for selected flows: state lookup/creation and TCP sequence placement. */
+#pragma once
+
+#include "lib/http1_parse.h"
+#include "lib/packet.h"
+
+/*
+ * Finds the state of a selected connection, creating it on SYN or on the first bytes of a
+ * request. Returns NULL when the segment is not worth state (pure ACKs of unknown flows).
+ */
+static __always_inline struct podlens_conn_state *
+conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
+                       const struct podlens_selector_value *sel, __u8 direction,
+                       struct parse_cursor *cur) {
+  struct podlens_conn_state *conn = bpf_map_lookup_elem(&pl_conns, &cur->key);
+  int syn = seg->flags & TCP_FLAG_SYN;
+  int fresh_syn = syn && !(seg->flags & TCP_FLAG_ACK) && cur->is_request;
+  if (conn && !fresh_syn) {
+    return conn;
+  }
+  if (!fresh_syn) {
+    if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {
+      return NULL;
+    }
+    if (!cur->is_request || !http1__starts_message(skb, cur)) {
+      loss__count(PODLENS_LOSS_NO_CONN_STATE);
+      return NULL;
+    }
+  }
+  struct podlens_scratch *scratch = scratch__get();
+  if (!scratch) {
+    return NULL;
+  }
+  struct podlens_conn_state *fresh = &scratch->fresh_conn;
+  __builtin_memset(fresh, 0, sizeof(*fresh));
+  fresh->direction = direction;
+  fresh->capture_flags = sel->capture_flags;
+  fresh->policy_id = sel->policy_id;
+  fresh->server_port = direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
+  fresh->req.seq_valid = 1;
+  fresh->req.next_seq = fresh_syn ? seg->seq + 1 : seg->seq;
+  /* A new SYN replaces whatever a previous connection on the same tuple left. */
+  long err = bpf_map_update_elem(&pl_conns, &cur->key, fresh, fresh_syn ? BPF_ANY : BPF_NOEXIST);
+  if (err && err != -17 /* EEXIST: another CPU created it first */) {
+    loss__count(PODLENS_LOSS_CONN_MAP_FULL);
+    return NULL;
+  }
+  return bpf_map_lookup_elem(&pl_conns, &cur->key);
+}
+
+/*
+ * Places the segment in its stream by sequence number. Returns 0 when the payload from
+ * cur->off on is new bytes to parse, -1 when there is nothing new.
+ */
+static __always_inline int conn__place_segment(struct podlens_stream_state *s,
+                                               const struct tcp_segment *seg,
+                                               struct parse_cursor *cur) {
+  __u32 seq = seg->seq;
+  if (seg->flags & TCP_FLAG_SYN) {
+    s->next_seq = seq + 1; /* the SYN takes one sequence number */
+    s->seq_valid = 1;
+    seq += 1;
+  }
+  if (!s->seq_valid) {
+    s->next_seq = seq; /* first segment seen of a stream picked up mid-connection */
+    s->seq_valid = 1;
+  }
+  if (seg->payload_len == 0) {
+    return -1;
+  }
+  __s32 ahead = (__s32)(seq - s->next_seq);
+  __u32 end_seq = seq + seg->payload_len;
+  if (ahead < 0) {
+    /* Retransmission: parse only what goes past what was already seen. */
+    __u32 seen = (__u32)(-ahead);
+    if (seen >= seg->payload_len) {
+      return -1;
+    }
+    cur->off = seen;
+  } else if (ahead > 0) {
+    if (s->phase == PODLENS_PHASE_BODY_LENGTH && (__u64)ahead < s->body_remaining) {
+      s->body_remaining -= ahead; /* the missing bytes were body: framing survives */
+    } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE) {
+      stream__lose_sync(s, PODLENS_LOSS_SEQ_GAP);
+    }
+  }
+  s->next_seq = end_seq;
+  return 0;
+}
+
+/* FIN/RST bookkeeping after the payload is parsed. Returns 1 when the state can go. */
+static __always_inline int conn__on_close_flags(struct podlens_conn_state *conn,
+                                                struct podlens_stream_state *s,
+                                                const struct tcp_segment *seg,
+                                                const struct parse_cursor *cur) {
+  if (seg->flags & TCP_FLAG_RST) {
+    return 1;
+  }
+  if (!(seg->flags & TCP_FLAG_FIN)) {
+    return 0;
+  }
+  s->fin_seen = 1;
+  if (!cur->is_request && s->phase == PODLENS_PHASE_BODY_UNTIL_CLOSE) {
+    message__complete_response(conn, s, cur, PODLENS_EVENT_ENDED_BY_CLOSE);
+    s->phase = PODLENS_PHASE_IDLE;
+  }
+  return conn->req.fin_seen && conn->resp.fin_seen;
+}

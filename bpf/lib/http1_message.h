@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * HTTP/1.x message framing: what happens when a message starts, when its header block ends
+ * and when it is complete. The byte-level state machine is in http1_parse.h.
+ */
+#pragma once
+
+#include "lib/maps.h"
+
+/* Where one parse run stands in the current skb. Lives on the entry program's stack. */
+struct parse_cursor {
+  __u64 now_ns;
+  __u32 payload_off; /* skb offset of payload byte 0 */
+  __u32 payload_len;
+  __u32 off;         /* payload bytes consumed so far */
+  __u8 is_request;   /* this skb carries the request stream of the connection */
+  __u8 pad0[3];
+  struct podlens_conn_key key;
+};
+
+static __always_inline struct podlens_stream_state *
+stream__of(struct podlens_conn_state *conn, const struct parse_cursor *cur) {
+  return cur->is_request ? &conn->req : &conn->resp;
+}
+
+/* The FIFO slot the request being parsed writes to (the scratch slot when discarded). */
+static __always_inline struct podlens_pending_request *
+pending__writing(struct podlens_conn_state *conn, const struct podlens_stream_state *req) {
+  __u32 idx = PODLENS_PENDING_MAX;
+  if (!(req->message_flags & PODLENS_MSG_DISCARD)) {
+    idx = conn->head & (PODLENS_PENDING_MAX - 1);
+  }
+  if (idx > PODLENS_PENDING_MAX) {
+    idx = PODLENS_PENDING_MAX;
+  }
+  return &conn->pending[idx];
+}
+
+/* The oldest request still waiting for its response (valid only when head != tail). */
+static __always_inline struct podlens_pending_request *
+pending__oldest(struct podlens_conn_state *conn) {
+  return &conn->pending[conn->tail & (PODLENS_PENDING_MAX - 1)];
+}
+
+/* Drops the framing of the current message: skip bytes until a segment starts a message. */
+static __always_inline void stream__lose_sync(struct podlens_stream_state *s, __u32 reason) {
+  loss__count(reason);
+  s->phase = PODLENS_PHASE_RESYNC;
+}
+
+static __always_inline void line__reset_header(struct podlens_stream_state *s) {
+  s->line_len = 0;
+  s->line_state = PODLENS_LINE_HEADER_NAME;
+  s->match_pos = 0;
+  s->match_mask = 0x7; /* every known header name is still a candidate */
+}
+
+/* First byte of a request or response. */
+static __always_inline void message__start(struct podlens_conn_state *conn,
+                                           struct podlens_stream_state *s,
+                                           const struct parse_cursor *cur) {
+  s->phase = PODLENS_PHASE_START_LINE;
+  s->line_len = 0;
+  s->header_bytes = 0;
+  s->message_flags = 0;
+  s->value = 0;
+  s->status = 0;
+  s->match_pos = 0;
+  s->match_mask = 0;
+  s->body_remaining = 0;
+  s->message_start_ns = cur->now_ns;
+  if (!cur->is_request) {
+    s->line_state = PODLENS_LINE_STATUS;
+    return;
+  }
+  s->line_state = PODLENS_LINE_METHOD;
+  if (conn->head - conn->tail >= PODLENS_PENDING_MAX) {
+    loss__count(PODLENS_LOSS_PIPELINE_OVERFLOW);
+    s->message_flags |= PODLENS_MSG_DISCARD;
+  }
+  struct podlens_pending_request *slot = pending__writing(conn, s);
+  slot->start_ns = cur->now_ns;
+  slot->method = PODLENS_METHOD_UNKNOWN;
+  slot->flags = 0;
+  slot->path_len = 0;
+}
+
+/* Emits the event of the oldest pending request, answered by the response just completed. */
+static __always_inline void message__complete_response(struct podlens_conn_state *conn,
+                                                       struct podlens_stream_state *s,
+                                                       const struct parse_cursor *cur,
+                                                       __u8 extra_flags) {
+  if (conn->head == conn->tail) {
+    loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
+    return;
+  }
+  struct podlens_pending_request *req = pending__oldest(conn);
+  struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
+  if (!e) {
+    loss__count(PODLENS_LOSS_RINGBUF_FULL);
+  } else {
+    e->request_start_ns = req->start_ns;
+    e->response_first_byte_ns = s->message_start_ns;
+    e->response_last_byte_ns = cur->now_ns;
+    e->ifindex = cur->key.ifindex;
+    e->policy_id = conn->policy_id;
+    e->status = s->status;
+    e->method = req->method;
+    e->direction = conn->direction;
+    e->family = cur->key.family;
+    e->flags = req->flags | extra_flags;
+    e->path_len = req->path_len;
+    e->pod_port = cur->key.pod_port;
+    e->peer_port = cur->key.peer_port;
+    e->pad0 = 0;
+    __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
+    __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
+    __builtin_memcpy(e->path, req->path, sizeof(e->path));
+    bpf_ringbuf_submit(e, 0);
+  }
+  conn->tail++;
+}
+
+/* The blank line after the request headers: commit the request, then frame its body. */
+static __always_inline void message__request_headers_end(struct podlens_conn_state *conn,
+                                                         struct podlens_stream_state *s) {
+  if (!(s->message_flags & PODLENS_MSG_DISCARD)) {
+    conn->head++;
+  }
+  if (s->message_flags & PODLENS_MSG_CHUNKED) {
+    stream__lose_sync(s, PODLENS_LOSS_UNSUPPORTED_FRAMING);
+  } else if ((s->message_flags & PODLENS_MSG_CONTENT_LENGTH) && s->value > 0) {
+    s->phase = PODLENS_PHASE_BODY_LENGTH;
+    s->body_remaining = s->value;
+  } else {
+    s->phase = PODLENS_PHASE_IDLE;
+  }
+}
+
+static __always_inline int response__has_no_body(struct podlens_conn_state *conn,
+                                                  const struct podlens_stream_state *s) {
+  if (conn->head != conn->tail && pending__oldest(conn)->method == PODLENS_METHOD_HEAD) {
+    return 1;
+  }
+  return s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
+}
+
+/* The blank line after the response headers: frame the body or complete the transaction. */
+static __always_inline void message__response_headers_end(struct podlens_conn_state *conn,
+                                                          struct podlens_stream_state *s,
+                                                          const struct parse_cursor *cur) {
+  if (s->status >= 100 && s->status < 200 && s->status != 101) {
+    s->phase = PODLENS_PHASE_IDLE; /* interim response: the final one follows */
+    return;
+  }
+  if (response__has_no_body(conn, s)) {
+    message__complete_response(conn, s, cur, 0);
+    s->phase = s->status == 101 ? PODLENS_PHASE_BODY_UNTIL_CLOSE : PODLENS_PHASE_IDLE;
+  } else if (s->message_flags & PODLENS_MSG_CHUNKED) {
+    message__complete_response(conn, s, cur, PODLENS_EVENT_NO_BODY_FRAMING);
+    stream__lose_sync(s, PODLENS_LOSS_UNSUPPORTED_FRAMING);
+  } else if (s->message_flags & PODLENS_MSG_CONTENT_LENGTH) {
+    if (s->value == 0) {
+      message__complete_response(conn, s, cur, 0);
+      s->phase = PODLENS_PHASE_IDLE;
+    } else {
+      s->phase = PODLENS_PHASE_BODY_LENGTH;
+      s->body_remaining = s->value;
+    }
+  } else {
+    s->phase = PODLENS_PHASE_BODY_UNTIL_CLOSE;
+  }
+}
+
+/* The last byte of a body of known length. */
+static __always_inline void message__body_end(struct podlens_conn_state *conn,
+                                              struct podlens_stream_state *s,
+                                              const struct parse_cursor *cur) {
+  if (!cur->is_request) {
+    message__complete_response(conn, s, cur, 0);
+  }
+  s->phase = PODLENS_PHASE_IDLE;
+}

@@ -1,0 +1,414 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * HTTP/1.x byte-level state machine. It keeps all of its state in the connection's
+ * podlens_stream_state, so a line or header split over any number of TCP segments
+ * continues where the previous segment stopped. Bodies are never fed byte by byte:
+ * http1__parse_step() skips them arithmetically.
+ */
+#pragma once
+
+#include "lib/http1_message.h"
+
+#define HDR_CONTENT_LENGTH (1 << 0)
+#define HDR_TRANSFER_ENCODING (1 << 1)
+#define HDR_CONNECTION (1 << 2)
+
+/*
+ * Lower-case names and value tokens, packed little-endian into u64 words (byte i of the text
+ * is byte i % 8 of word i / 8) so they live in instructions, not in a .rodata map.
+ */
+struct packed_text {
+  __u64 w0, w1, w2;
+  __u32 len;
+};
+#define TEXT_CONTENT_LENGTH ((struct packed_text){0x2d746e65746e6f63ULL, 0x003a6874676e656cULL, 0, 15})
+#define TEXT_TRANSFER_ENCODING \
+  ((struct packed_text){0x726566736e617274ULL, 0x6e69646f636e652dULL, 0x3a67ULL, 18})
+#define TEXT_CONNECTION ((struct packed_text){0x697463656e6e6f63ULL, 0x3a6e6fULL, 0, 11})
+#define TEXT_CHUNKED ((struct packed_text){0x0064656b6e756863ULL, 0, 0, 7})
+#define TEXT_CLOSE ((struct packed_text){0x00000065736f6c63ULL, 0, 0, 5})
+
+/* Byte pos of a packed text, or 0 past its end. */
+static __always_inline __u8 text__byte(struct packed_text t, __u32 pos) {
+  if (pos >= t.len) {
+    return 0;
+  }
+  __u64 word = pos < 8 ? t.w0 : (pos < 16 ? t.w1 : t.w2);
+  return (word >> (8 * (pos & 7))) & 0xff;
+}
+
+/* "HTTP/1." packed big-endian: byte i is (>> 8 * (6 - i)). */
+#define HTTP_VERSION_PREFIX 0x485454502f312eULL
+#define HTTP_VERSION_PREFIX_LEN 7
+
+static __always_inline __u8 version_prefix_byte(__u32 pos) {
+  return (HTTP_VERSION_PREFIX >> (8 * (6 - pos))) & 0xff;
+}
+
+static __always_inline int is_digit(__u8 b) { return b >= '0' && b <= '9'; }
+
+/* Method tokens packed big-endian into a u64, as the request line is read. */
+static __always_inline __u8 method__decode(__u64 token) {
+  switch (token) {
+  case 0x474554ULL: return PODLENS_METHOD_GET;
+  case 0x48454144ULL: return PODLENS_METHOD_HEAD;
+  case 0x504f5354ULL: return PODLENS_METHOD_POST;
+  case 0x505554ULL: return PODLENS_METHOD_PUT;
+  case 0x44454c455445ULL: return PODLENS_METHOD_DELETE;
+  case 0x434f4e4e454354ULL: return PODLENS_METHOD_CONNECT;
+  case 0x4f5054494f4e53ULL: return PODLENS_METHOD_OPTIONS;
+  case 0x5452414345ULL: return PODLENS_METHOD_TRACE;
+  case 0x5041544348ULL: return PODLENS_METHOD_PATCH;
+  default: return PODLENS_METHOD_UNKNOWN;
+  }
+}
+
+/* Request line. Returns 0 to go on, -1 when the bytes are not a request line. */
+static __always_inline int request_line__feed(struct podlens_conn_state *conn,
+                                              struct podlens_stream_state *s, __u8 b) {
+  struct podlens_pending_request *slot = pending__writing(conn, s);
+  switch (s->line_state) {
+  case PODLENS_LINE_METHOD:
+    if (b == ' ' && s->line_len > 0) {
+      slot->method = method__decode(s->value);
+      s->line_state = PODLENS_LINE_PATH;
+      return slot->method == PODLENS_METHOD_UNKNOWN ? -1 : 0;
+    }
+    if (b < 'A' || b > 'Z' || s->line_len >= PODLENS_METHOD_TOKEN_MAX) {
+      return -1;
+    }
+    s->value = (s->value << 8) | b;
+    return 0;
+  case PODLENS_LINE_PATH:
+    if (b == ' ') {
+      s->line_state = PODLENS_LINE_VERSION;
+      s->match_pos = 0;
+      return 0;
+    }
+    if (b < 0x21 || b == 0x7f) {
+      return -1;
+    }
+    if (b == '?' && !(conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY)) {
+      s->line_state = PODLENS_LINE_QUERY;
+      return 0;
+    }
+    __u32 len = slot->path_len;
+    if (len < PODLENS_PATH_MAX) {
+      slot->path[len] = b;
+      slot->path_len = len + 1;
+    } else if (!(slot->flags & PODLENS_EVENT_PATH_TRUNCATED)) {
+      slot->flags |= PODLENS_EVENT_PATH_TRUNCATED;
+      loss__count(PODLENS_LOSS_PATH_TRUNCATED);
+    }
+    return 0;
+  case PODLENS_LINE_QUERY:
+    if (b == ' ') {
+      s->line_state = PODLENS_LINE_VERSION;
+      s->match_pos = 0;
+    }
+    return 0;
+  default: { /* PODLENS_LINE_VERSION: "HTTP/1." then the minor digit */
+    __u32 pos = s->match_pos;
+    s->match_pos = pos + 1;
+    if (pos < HTTP_VERSION_PREFIX_LEN) {
+      return b == version_prefix_byte(pos) ? 0 : -1;
+    }
+    if (pos == HTTP_VERSION_PREFIX_LEN && is_digit(b)) {
+      if (b == '0') {
+        s->message_flags |= PODLENS_MSG_HTTP10;
+        slot->flags |= PODLENS_EVENT_HTTP10;
+      }
+      return 0;
+    }
+    return -1;
+  }
+  }
+}
+
+/* Status line "HTTP/1.x SSS reason". Returns 0 to go on, -1 when it is not one. */
+static __always_inline int status_line__feed(struct podlens_stream_state *s, __u8 b) {
+  __u32 pos = s->line_len;
+  if (pos < HTTP_VERSION_PREFIX_LEN) {
+    return b == version_prefix_byte(pos) ? 0 : -1;
+  }
+  if (pos == 7) {
+    if (b == '0') {
+      s->message_flags |= PODLENS_MSG_HTTP10;
+    }
+    return is_digit(b) ? 0 : -1;
+  }
+  if (pos == 8) {
+    return b == ' ' ? 0 : -1;
+  }
+  if (pos <= 11) {
+    if (!is_digit(b)) {
+      return -1;
+    }
+    s->status = s->status * 10 + (b - '0');
+    return 0;
+  }
+  if (pos == 12) {
+    return b == ' ' ? 0 : -1;
+  }
+  return 0; /* reason phrase */
+}
+
+static __always_inline int start_line__complete(const struct podlens_stream_state *s,
+                                                int is_request) {
+  if (is_request) {
+    return s->line_state == PODLENS_LINE_VERSION && s->match_pos == HTTP_VERSION_PREFIX_LEN + 1;
+  }
+  return s->line_len >= 12;
+}
+
+/* Narrows the candidate header names by one more byte of the name. */
+static __always_inline void header_name__feed(struct podlens_stream_state *s, __u8 b) {
+  __u8 lc = b | 0x20; /* names hold only lower-case letters, '-' and ':' */
+  __u32 pos = s->match_pos;
+  __u8 mask = s->match_mask;
+  if ((mask & HDR_CONTENT_LENGTH) && text__byte(TEXT_CONTENT_LENGTH, pos) != lc) {
+    mask &= ~HDR_CONTENT_LENGTH;
+  }
+  if ((mask & HDR_TRANSFER_ENCODING) && text__byte(TEXT_TRANSFER_ENCODING, pos) != lc) {
+    mask &= ~HDR_TRANSFER_ENCODING;
+  }
+  if ((mask & HDR_CONNECTION) && text__byte(TEXT_CONNECTION, pos) != lc) {
+    mask &= ~HDR_CONNECTION;
+  }
+  pos++;
+  s->match_mask = mask;
+  s->match_pos = pos;
+  if (mask == 0) {
+    s->line_state = PODLENS_LINE_SKIP;
+  } else if ((mask & HDR_CONTENT_LENGTH) && pos == TEXT_CONTENT_LENGTH.len) {
+    s->line_state = PODLENS_LINE_CONTENT_LENGTH;
+    s->match_pos = 0; /* from here: digits seen */
+    s->value = 0;
+  } else if ((mask & HDR_TRANSFER_ENCODING) && pos == TEXT_TRANSFER_ENCODING.len) {
+    s->line_state = PODLENS_LINE_TRANSFER_ENCODING;
+    s->match_pos = 0;
+  } else if ((mask & HDR_CONNECTION) && pos == TEXT_CONNECTION.len) {
+    s->line_state = PODLENS_LINE_CONNECTION;
+    s->match_pos = 0;
+  }
+}
+
+/* Content-Length: optional blanks, then digits; anything else makes the framing unknown. */
+static __always_inline void content_length__feed(struct podlens_stream_state *s, __u8 b) {
+  if (b == ' ' || b == '\t') {
+    if (s->match_pos) {
+      s->line_state = PODLENS_LINE_SKIP; /* trailing blanks */
+    }
+    return;
+  }
+  if (!is_digit(b) || s->value > 100000000000000ULL) {
+    s->message_flags |= PODLENS_MSG_BAD_LENGTH;
+    s->line_state = PODLENS_LINE_SKIP;
+    return;
+  }
+  s->value = s->value * 10 + (b - '0');
+  s->match_pos = 1;
+  s->message_flags |= PODLENS_MSG_CONTENT_LENGTH;
+}
+
+/* Finds a token anywhere in a header value ("chunked", "close"); sets flag when found. */
+static __always_inline void value_token__feed(struct podlens_stream_state *s, __u8 b,
+                                              struct packed_text token, __u8 flag) {
+  __u8 lc = b | 0x20;
+  __u32 pos = s->match_pos;
+  if (text__byte(token, pos) == lc) {
+    pos++;
+  } else {
+    pos = text__byte(token, 0) == lc ? 1 : 0;
+  }
+  s->match_pos = pos;
+  if (pos == token.len) {
+    s->message_flags |= flag;
+    s->line_state = PODLENS_LINE_SKIP;
+  }
+}
+
+static __always_inline void header_line__feed(struct podlens_stream_state *s, __u8 b) {
+  switch (s->line_state) {
+  case PODLENS_LINE_HEADER_NAME:
+    header_name__feed(s, b);
+    break;
+  case PODLENS_LINE_CONTENT_LENGTH:
+    content_length__feed(s, b);
+    break;
+  case PODLENS_LINE_TRANSFER_ENCODING:
+    value_token__feed(s, b, TEXT_CHUNKED, PODLENS_MSG_CHUNKED);
+    break;
+  case PODLENS_LINE_CONNECTION:
+    value_token__feed(s, b, TEXT_CLOSE, PODLENS_MSG_CONN_CLOSE);
+    break;
+  default:
+    break;
+  }
+}
+
+/* The end of a non-empty line ('\n'). Returns 0 to go on, -1 on a broken start line. */
+static __always_inline int line__end(struct podlens_conn_state *conn,
+                                     struct podlens_stream_state *s,
+                                     const struct parse_cursor *cur) {
+  if (s->phase == PODLENS_PHASE_START_LINE) {
+    if (!start_line__complete(s, cur->is_request)) {
+      return -1;
+    }
+    s->phase = PODLENS_PHASE_HEADERS;
+    line__reset_header(s);
+    return 0;
+  }
+  if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
+    return -1;
+  }
+  line__reset_header(s);
+  return 0;
+}
+
+/* The blank line that ends the header block. */
+static __always_inline void header_block__end(struct podlens_conn_state *conn,
+                                              struct podlens_stream_state *s,
+                                              const struct parse_cursor *cur) {
+  if (cur->is_request) {
+    message__request_headers_end(conn, s);
+  } else {
+    message__response_headers_end(conn, s, cur);
+  }
+}
+
+/*
+ * Feeds one byte of a start line or header block.
+ * Returns 1 while the stream stays in byte-level phases, 0 when it has left them
+ * (body, message end, lost sync) so the caller re-dispatches.
+ */
+static __always_inline int http1__feed_byte(struct podlens_conn_state *conn,
+                                            struct podlens_stream_state *s,
+                                            const struct parse_cursor *cur, __u8 b) {
+  if (s->phase == PODLENS_PHASE_IDLE) {
+    message__start(conn, s, cur);
+  }
+  if (b == '\r') {
+    return 1;
+  }
+  if (b == '\n') {
+    if (s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0) {
+      header_block__end(conn, s, cur);
+      return 0;
+    }
+    if (line__end(conn, s, cur) < 0) {
+      stream__lose_sync(s, PODLENS_LOSS_UNPARSABLE);
+      return 0;
+    }
+    return 1;
+  }
+  if (s->phase == PODLENS_PHASE_START_LINE) {
+    int err = cur->is_request ? request_line__feed(conn, s, b) : status_line__feed(s, b);
+    if (err < 0) {
+      stream__lose_sync(s, PODLENS_LOSS_UNPARSABLE);
+      return 0;
+    }
+    if (++s->line_len >= PODLENS_START_LINE_MAX) {
+      stream__lose_sync(s, PODLENS_LOSS_HEADER_TOO_LONG);
+      return 0;
+    }
+    return 1;
+  }
+  s->line_len++;
+  if (++s->header_bytes >= PODLENS_HEADER_BLOCK_MAX) {
+    stream__lose_sync(s, PODLENS_LOSS_HEADER_TOO_LONG);
+    return 0;
+  }
+  header_line__feed(s, b);
+  return 1;
+}
+
+/* Does the payload at cur->off start an HTTP message of this stream? */
+static __always_inline int http1__starts_message(struct __sk_buff *skb,
+                                                 const struct parse_cursor *cur) {
+  __u8 head[8] = {};
+  __u32 avail = cur->payload_len - cur->off;
+  if (avail < sizeof(head) || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, head,
+                                                  sizeof(head)) < 0) {
+    return 0;
+  }
+  if (!cur->is_request) {
+    for (__u32 i = 0; i < HTTP_VERSION_PREFIX_LEN; i++) {
+      if (head[i] != version_prefix_byte(i)) {
+        return 0;
+      }
+    }
+    return 1;
+  }
+  __u64 token = 0;
+  for (__u32 i = 0; i < sizeof(head); i++) {
+    if (head[i] == ' ') {
+      return i > 0 && method__decode(token) != PODLENS_METHOD_UNKNOWN;
+    }
+    token = (token << 8) | head[i];
+  }
+  return 0;
+}
+
+/*
+ * One parse step over the current skb: skips a body span, or feeds up to
+ * PODLENS_PARSE_CHUNK bytes of start line / headers. A global function so the verifier
+ * checks it once, not once per loop iteration of the caller.
+ * Returns 1 when there is more to do in this skb, 0 when done with it.
+ */
+__noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
+                                 struct parse_cursor *cur) {
+  if (!skb || !conn || !cur || cur->off >= cur->payload_len) {
+    return 0;
+  }
+  struct podlens_stream_state *s = stream__of(conn, cur);
+  __u32 avail = cur->payload_len - cur->off;
+  switch (s->phase) {
+  case PODLENS_PHASE_BODY_LENGTH: {
+    __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
+    cur->off += skip;
+    s->body_remaining -= skip;
+    if (s->body_remaining == 0) {
+      message__body_end(conn, s, cur);
+    }
+    return 1;
+  }
+  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
+  case PODLENS_PHASE_BODY_CHUNKED:
+    cur->off = cur->payload_len;
+    return 0;
+  case PODLENS_PHASE_RESYNC:
+    if (http1__starts_message(skb, cur)) {
+      s->phase = PODLENS_PHASE_IDLE;
+      return 1;
+    }
+    cur->off = cur->payload_len;
+    return 0;
+  default:
+    break;
+  }
+
+  struct podlens_scratch *scratch = scratch__get();
+  if (!scratch) {
+    return 0;
+  }
+  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
+  barrier_var(n);
+  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */
+  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, scratch->chunk, n) < 0) {
+    cur->off = cur->payload_len;
+    return 0;
+  }
+  __u32 used = 0;
+  for (__u32 i = 0; i < PODLENS_PARSE_CHUNK; i++) {
+    if (i >= n) {
+      break;
+    }
+    used = i + 1;
+    if (!http1__feed_byte(conn, s, cur, scratch->chunk[i])) {
+      break;
+    }
+  }
+  cur->off += used;
+  return 1;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps of the TC data plane. Sizes are defaults; the loader may resize before load. */
+#pragma once
+
+#include "podlens/abi.h"
+
+#ifndef barrier_var
+/* Hides a value from the optimiser so a bound check on it stays where it is written. */
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
+/* Bytes of payload copied to scratch per parse step. */
+#define PODLENS_PARSE_CHUNK 64
+
+/* Which pod ports are observed. Key: ifindex+server port+direction. Written only by user
+ * space (controller, podlens-cni bootstrap), read by BPF. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct podlens_selector_key);
+  __type(value, struct podlens_selector_value);
+} pl_selectors SEC(".maps");
+
+/* Parser state per TCP connection of a selected flow. Key: ifindex + pod-oriented 5-tuple.
+ * Written and read only by BPF; user space only reads it for debugging. LRU keeps it bounded. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, struct podlens_conn_key);
+  __type(value, struct podlens_conn_state);
+} pl_conns SEC(".maps");
+
+/* Completed transactions (struct podlens_http_event). Written by BPF, read by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4 << 20);
+} pl_events SEC(".maps");
+
+/* Loss counters. Key: enum podlens_loss_reason. Written by BPF, read by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, PODLENS_LOSS__COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+} pl_losses SEC(".maps");
+
+/* Per-CPU working memory too large for the 512-byte BPF stack. BPF only. */
+struct podlens_scratch {
+  __u8 chunk[2 * PODLENS_PARSE_CHUNK]; /* twice the chunk: room for the verifier's bound */
+  struct podlens_conn_state fresh_conn;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct podlens_scratch);
+} pl_scratch SEC(".maps");
+
+static __always_inline struct podlens_scratch *scratch__get(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&pl_scratch, &zero);
+}
+
+static __always_inline void loss__count(__u32 reason) {
+  __u64 *counter = bpf_map_lookup_elem(&pl_losses, &reason);
+  if (counter) {
+    *counter += 1; /* per-CPU slot: no atomic needed */
+  }
+}

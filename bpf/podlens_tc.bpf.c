@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * TC programs for a pod's host-side veth. Ingress sees what the pod sends, egress what it
+ * receives. Observe only: every path returns TC_ACT_UNSPEC so the TC chain goes on.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lib/conn.h"
+
+/* Parse steps allowed per skb; each feeds up to PODLENS_PARSE_CHUNK bytes or skips a body. */
+#define PODLENS_MAX_PARSE_STEPS 512
+
+/* One selector lookup per direction the pod can play; most packets stop here. */
+static __always_inline struct podlens_selector_value *
+selector__match(__u32 ifindex, __u16 pod_port, __u16 peer_port, __u8 *direction) {
+  struct podlens_selector_key key = {
+      .ifindex = ifindex, .port = pod_port, .direction = PODLENS_DIR_INBOUND};
+  struct podlens_selector_value *sel = bpf_map_lookup_elem(&pl_selectors, &key);
+  if (sel) {
+    *direction = PODLENS_DIR_INBOUND;
+    return sel;
+  }
+  key.port = peer_port;
+  key.direction = PODLENS_DIR_OUTBOUND;
+  *direction = PODLENS_DIR_OUTBOUND;
+  return bpf_map_lookup_elem(&pl_selectors, &key);
+}
+
+static __always_inline int decode_segment(struct __sk_buff *skb, struct tcp_segment *seg) {
+  if (packet__decode(skb, seg) == 0) {
+    return 0;
+  }
+  /* Headers outside the linear area (rare on veth): make them linear once and retry. */
+  __u32 linear = skb->data_end - skb->data;
+  if (skb->len <= linear) {
+    return -1;
+  }
+  __u32 want = skb->len < PODLENS_HEADERS_MAX ? skb->len : PODLENS_HEADERS_MAX;
+  if (bpf_skb_pull_data(skb, want) < 0) {
+    return -1;
+  }
+  return packet__decode(skb, seg);
+}
+
+static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_conn_state *conn,
+                                          struct parse_cursor *cur) {
+  for (int i = 0; i < PODLENS_MAX_PARSE_STEPS; i++) {
+    if (!http1__parse_step(skb, conn, cur)) {
+      return;
+    }
+  }
+  if (cur->off < cur->payload_len) {
+    stream__lose_sync(stream__of(conn, cur), PODLENS_LOSS_PARSE_BUDGET);
+  }
+}
+
+static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
+  struct tcp_segment seg;
+  if (decode_segment(skb, &seg) < 0) {
+    return TC_ACT_UNSPEC;
+  }
+  __u16 pod_port = from_pod ? seg.src_port : seg.dst_port;
+  __u16 peer_port = from_pod ? seg.dst_port : seg.src_port;
+  __u8 direction;
+  struct podlens_selector_value *sel = selector__match(skb->ifindex, pod_port, peer_port,
+                                                       &direction);
+  if (!sel || sel->protocol != PODLENS_PROTO_HTTP1) {
+    return TC_ACT_UNSPEC;
+  }
+
+  struct parse_cursor cur = {
+      .now_ns = bpf_ktime_get_ns(),
+      .payload_off = seg.payload_off,
+      .payload_len = seg.payload_len,
+      /* Requests flow towards a server pod and away from a client pod. */
+      .is_request = (direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod,
+      .key = {.ifindex = skb->ifindex,
+              .pod_port = pod_port,
+              .peer_port = peer_port,
+              .family = seg.family},
+  };
+  if (packet__conn_addrs(skb, &seg, from_pod, &cur.key) < 0) {
+    return TC_ACT_UNSPEC;
+  }
+  struct podlens_conn_state *conn = conn__lookup_or_create(skb, &seg, sel, direction, &cur);
+  if (!conn) {
+    return TC_ACT_UNSPEC;
+  }
+  struct podlens_stream_state *s = stream__of(conn, &cur);
+  if (conn__place_segment(s, &seg, &cur) == 0) {
+    parse_payload(skb, conn, &cur);
+  }
+  if (conn__on_close_flags(conn, s, &seg, &cur)) {
+    bpf_map_delete_elem(&pl_conns, &cur.key);
+  }
+  return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int podlens_ingress(struct __sk_buff *skb) { return handle_packet(skb, 1); }
+
+SEC("tc")
+int podlens_egress(struct __sk_buff *skb) { return handle_packet(skb, 0); }
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,149 @@
+#include <podlens/dataplane.hpp>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "podlens_tc.skel.h"
+
+namespace podlens {
+namespace {
+
+Error errnoError(const std::string& what, int err) {
+  return Error{what + ": " + std::strerror(err < 0 ? -err : err)};
+}
+
+}  // namespace
+
+DataPlane::DataPlane(podlens_tc* skeleton) : skeleton_(skeleton) {}
+
+DataPlane::~DataPlane() { podlens_tc__destroy(skeleton_); }
+
+Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& options) {
+  podlens_tc* skel = podlens_tc__open();
+  if (skel == nullptr) {
+    return errnoError("opening the podlens_tc BPF object", errno);
+  }
+  std::unique_ptr<DataPlane> plane(new DataPlane(skel));
+  int err = bpf_map__set_max_entries(skel->maps.pl_conns, options.maxConnections);
+  if (err == 0) {
+    err = bpf_map__set_max_entries(skel->maps.pl_events, options.ringBufferBytes);
+  }
+  if (err != 0) {
+    return errnoError("sizing the podlens_tc maps", err);
+  }
+  err = podlens_tc__load(skel);
+  if (err != 0) {
+    return errnoError(
+        "loading the podlens_tc BPF programs (root or CAP_BPF+CAP_NET_ADMIN needed; the "
+        "verifier log is on stderr)",
+        err);
+  }
+  return plane;
+}
+
+int DataPlane::ingressProgramFd() const { return bpf_program__fd(skeleton_->progs.podlens_ingress); }
+int DataPlane::egressProgramFd() const { return bpf_program__fd(skeleton_->progs.podlens_egress); }
+int DataPlane::selectorsFd() const { return bpf_map__fd(skeleton_->maps.pl_selectors); }
+int DataPlane::connsFd() const { return bpf_map__fd(skeleton_->maps.pl_conns); }
+int DataPlane::eventsFd() const { return bpf_map__fd(skeleton_->maps.pl_events); }
+int DataPlane::lossesFd() const { return bpf_map__fd(skeleton_->maps.pl_losses); }
+
+Status DataPlane::putSelector(const podlens_selector_key& key,
+                              const podlens_selector_value& value) {
+  if (bpf_map_update_elem(selectorsFd(), &key, &value, BPF_ANY) != 0) {
+    return errnoError("writing selector " + toString(key), errno);
+  }
+  return ok();
+}
+
+Status DataPlane::deleteSelector(const podlens_selector_key& key) {
+  if (bpf_map_delete_elem(selectorsFd(), &key) != 0 && errno != ENOENT) {
+    return errnoError("deleting selector " + toString(key), errno);
+  }
+  return ok();
+}
+
+Result<LossCounters> DataPlane::readLosses() const {
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) {
+    return errnoError("counting possible CPUs", cpus);
+  }
+  LossCounters totals{};
+  std::vector<uint64_t> perCpu(static_cast<size_t>(cpus));
+  for (uint32_t reason = 0; reason < PODLENS_LOSS__COUNT; ++reason) {
+    if (bpf_map_lookup_elem(lossesFd(), &reason, perCpu.data()) != 0) {
+      return errnoError("reading loss counter " + std::string(lossReasonName(reason)), errno);
+    }
+    for (uint64_t v : perCpu) {
+      totals[reason] += v;
+    }
+  }
+  return totals;
+}
+
+size_t DataPlane::countConnections() const {
+  size_t count = 0;
+  podlens_conn_key key{};
+  podlens_conn_key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(connsFd(), prev, &next) == 0) {
+    ++count;
+    key = next;
+    prev = &key;
+  }
+  return count;
+}
+
+Result<podlens_conn_state> DataPlane::lookupConnection(const podlens_conn_key& key) const {
+  podlens_conn_state state{};
+  if (bpf_map_lookup_elem(connsFd(), &key, &state) != 0) {
+    return errnoError("looking up connection " + toString(key), errno);
+  }
+  return state;
+}
+
+Result<std::unique_ptr<EventReader>> EventReader::open(int ringBufferFd, Handler handler) {
+  std::unique_ptr<EventReader> reader(new EventReader(std::move(handler)));
+  reader->ring_ = ring_buffer__new(ringBufferFd, &EventReader::onRecord, reader.get(), nullptr);
+  if (reader->ring_ == nullptr) {
+    return errnoError("opening the event ring buffer", errno);
+  }
+  return reader;
+}
+
+EventReader::~EventReader() { ring_buffer__free(ring_); }
+
+int EventReader::onRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<EventReader*>(ctx);
+  if (size < sizeof(podlens_http_event)) {
+    ++self->malformed_;
+    return 0;
+  }
+  podlens_http_event event;
+  std::memcpy(&event, data, sizeof(event));
+  self->handler_(event);
+  return 0;
+}
+
+Result<int> EventReader::drain() {
+  int n = ring_buffer__consume(ring_);
+  if (n < 0) {
+    return errnoError("consuming the event ring buffer", n);
+  }
+  return n;
+}
+
+Result<int> EventReader::poll(int timeoutMs) {
+  int n = ring_buffer__poll(ring_, timeoutMs);
+  if (n < 0 && n != -EINTR) {
+    return errnoError("polling the event ring buffer", n);
+  }
+  return n < 0 ? 0 : n;
+}
+
+}  // namespace podlens

@@ -1,0 +1,121 @@
+// BPF tier: what the data plane does with hostile input and exhausted resources.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include "support/bpf_harness.hpp"
+
+namespace podlens::test {
+namespace {
+
+std::string simpleRequest(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+}
+const char* kOkResponse = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+TEST(Robustness, UnselectedPortLeavesNoEventAndNoState) {
+  BpfHarness h;
+  h.select(8080, PODLENS_DIR_INBOUND);
+  TcpFlow flow({"10.2.0.2", 41000}, {"10.2.0.1", 8081}, /*podIsServer=*/true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(simpleRequest("/x")),
+            flow.server(kOkResponse)});
+  EXPECT_TRUE(h.takeEvents().empty());
+  EXPECT_EQ(h.plane().countConnections(), 0u);
+  LossCounters losses = h.losses();
+  for (uint64_t v : losses) {
+    EXPECT_EQ(v, 0u);
+  }
+}
+
+TEST(Robustness, SelectorOnAnotherInterfaceDoesNotMatch) {
+  BpfHarness h;
+  podlens_selector_key key{};
+  key.ifindex = kTestIfindex + 1000;
+  key.port = 8080;
+  key.direction = PODLENS_DIR_INBOUND;
+  podlens_selector_value value{};
+  value.protocol = PODLENS_PROTO_HTTP1;
+  ASSERT_TRUE(h.plane().putSelector(key, value).ok());
+  TcpFlow flow({"10.2.0.2", 41001}, {"10.2.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.client(simpleRequest("/x")), flow.server(kOkResponse)});
+  EXPECT_TRUE(h.takeEvents().empty());
+  EXPECT_EQ(h.plane().countConnections(), 0u);
+}
+
+TEST(Robustness, TenThousandRandomPayloadsMakeNoEventAndBoundedState) {
+  DataPlaneOptions options;
+  options.maxConnections = 256;
+  BpfHarness h(options);
+  h.select(8080, PODLENS_DIR_INBOUND);
+  std::mt19937 rng(20261125);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<int> length(1, 1400);
+  for (int i = 0; i < 10000; ++i) {
+    uint16_t clientPort = static_cast<uint16_t>(20000 + i % 1000);
+    TcpFlow flow({"10.3.0.2", clientPort}, {"10.3.0.1", 8080}, true);
+    std::string junk(static_cast<size_t>(length(rng)), '\0');
+    for (char& c : junk) {
+      c = static_cast<char>(byte(rng));
+    }
+    if (i % 2 == 0) {
+      h.run(flow.clientSyn());  // half on established connections, half mid-stream
+    }
+    h.run(flow.client(junk));
+    h.run(flow.server(junk));
+  }
+  EXPECT_TRUE(h.takeEvents().empty());
+  EXPECT_LE(h.plane().countConnections(), 256u);
+  LossCounters losses = h.losses();
+  EXPECT_EQ(losses[PODLENS_LOSS_RINGBUF_FULL], 0u);
+  // Every connection that got random bytes where a request should start counted them.
+  EXPECT_GE(losses[PODLENS_LOSS_UNPARSABLE] + losses[PODLENS_LOSS_NO_CONN_STATE], 10000u);
+}
+
+TEST(Robustness, RingBufferFullIsCounted) {
+  DataPlaneOptions options;
+  options.ringBufferBytes = 4096;  // room for about 20 events
+  BpfHarness h(options);
+  h.select(8080, PODLENS_DIR_INBOUND);
+  constexpr int kTransactions = 60;
+  TcpFlow flow({"10.4.0.2", 42000}, {"10.4.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck()});
+  for (int i = 0; i < kTransactions; ++i) {
+    h.runAll({flow.client(simpleRequest("/r")), flow.server(kOkResponse)});
+  }
+  size_t delivered = h.takeEvents().size();
+  uint64_t dropped = h.losses()[PODLENS_LOSS_RINGBUF_FULL];
+  EXPECT_GT(delivered, 0u);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_EQ(delivered + dropped, static_cast<uint64_t>(kTransactions));
+}
+
+TEST(Robustness, ConnectionTableFullEvictsAndCountsTheLoss) {
+  DataPlaneOptions options;
+  options.maxConnections = 8;
+  BpfHarness h(options);
+  h.select(8080, PODLENS_DIR_INBOUND);
+  constexpr int kFlows = 64;
+  std::vector<TcpFlow> flows;
+  const std::string req = simpleRequest("/evict");
+  for (int i = 0; i < kFlows; ++i) {
+    flows.emplace_back(TcpFlow::Endpoint{"10.5.0.2", static_cast<uint16_t>(43000 + i)},
+                       TcpFlow::Endpoint{"10.5.0.1", 8080}, true);
+    h.run(flows.back().clientSyn());
+    h.run(flows.back().client(req.substr(0, 10)));  // half a request line each
+  }
+  EXPECT_LE(h.plane().countConnections(), 8u);
+  for (TcpFlow& f : flows) {
+    h.run(f.client(req.substr(10)));
+    h.run(f.server(kOkResponse));
+  }
+  size_t events = h.takeEvents().size();
+  uint64_t lost = h.losses()[PODLENS_LOSS_NO_CONN_STATE];
+  EXPECT_GT(lost, 0u);
+  // An evicted flow loses its request tail and its response: two counts per flow.
+  EXPECT_EQ(events + lost / 2, static_cast<uint64_t>(kFlows));
+  EXPECT_EQ(lost % 2, 0u);
+}
+
+}  // namespace
+}  // namespace podlens::test

@@ -1,0 +1,94 @@
+#include "bpf_harness.hpp"
+
+#include <bpf/bpf.h>
+#include <linux/bpf.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace podlens::test {
+namespace {
+
+template <typename T>
+T orThrow(Result<T> result, const char* what) {
+  if (!result.ok()) {
+    throw std::runtime_error(std::string(what) + ": " + result.error().message);
+  }
+  return std::move(result).value();
+}
+
+}  // namespace
+
+BpfHarness::BpfHarness(DataPlaneOptions options) {
+  plane_ = orThrow(DataPlane::load(options), "load");
+  reader_ = orThrow(EventReader::open(plane_->eventsFd(),
+                                      [this](const podlens_http_event& e) { events_.push_back(e); }),
+                    "ring buffer");
+}
+
+void BpfHarness::select(uint16_t port, uint8_t direction, uint8_t captureFlags,
+                        uint32_t policyId) {
+  podlens_selector_key key{};
+  key.ifindex = kTestIfindex;
+  key.port = port;
+  key.direction = direction;
+  podlens_selector_value value{};
+  value.protocol = PODLENS_PROTO_HTTP1;
+  value.capture_flags = captureFlags;
+  value.policy_id = policyId;
+  orThrow(plane_->putSelector(key, value), "selector");
+}
+
+static int testRun(int progFd, const Segment& segment, uint32_t repeat, uint32_t* duration) {
+  __sk_buff ctx{};
+  ctx.ifindex = kTestIfindex;
+  if (segment.gsoSize > 0) {
+    ctx.gso_size = segment.gsoSize;
+    ctx.gso_segs = static_cast<uint32_t>((segment.frame.size() + segment.gsoSize - 1) /
+                                         segment.gsoSize);
+  }
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = segment.frame.data();
+  opts.data_size_in = static_cast<uint32_t>(segment.frame.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = repeat;
+  if (bpf_prog_test_run_opts(progFd, &opts) != 0) {
+    throw std::runtime_error(std::string("BPF_PROG_TEST_RUN: ") + std::strerror(errno));
+  }
+  if (duration != nullptr) {
+    *duration = opts.duration;
+  }
+  return static_cast<int>(opts.retval);
+}
+
+int BpfHarness::run(const Segment& segment) {
+  int fd = segment.fromPod ? plane_->ingressProgramFd() : plane_->egressProgramFd();
+  return testRun(fd, segment, 1, nullptr);
+}
+
+void BpfHarness::runAll(const std::vector<Segment>& segments) {
+  for (const Segment& s : segments) {
+    run(s);
+  }
+}
+
+uint32_t BpfHarness::timeRun(const Segment& segment, uint32_t repeat) {
+  int fd = segment.fromPod ? plane_->ingressProgramFd() : plane_->egressProgramFd();
+  uint32_t duration = 0;
+  testRun(fd, segment, repeat, &duration);
+  return duration;
+}
+
+std::vector<podlens_http_event> BpfHarness::takeEvents() {
+  orThrow(reader_->drain(), "drain");
+  std::vector<podlens_http_event> out;
+  out.swap(events_);
+  return out;
+}
+
+LossCounters BpfHarness::losses() const { return orThrow(plane_->readLosses(), "losses"); }
+
+}  // namespace podlens::test

@@ -1,0 +1,40 @@
+// Drives the real podlens_tc programs through BPF_PROG_TEST_RUN (needs root).
+#pragma once
+
+#include <podlens/dataplane.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "packet_builder.hpp"
+
+namespace podlens::test {
+
+// ifindex the test runs see: BPF_PROG_TEST_RUN runs on the loopback device.
+constexpr uint32_t kTestIfindex = 1;
+
+class BpfHarness {
+ public:
+  explicit BpfHarness(DataPlaneOptions options = {});
+
+  // Observes port as Inbound (pod serves) or Outbound (pod calls it) on kTestIfindex.
+  void select(uint16_t port, uint8_t direction, uint8_t captureFlags = 0,
+              uint32_t policyId = 7);
+  // Runs the segment through ingress (fromPod) or egress; returns the program's verdict.
+  int run(const Segment& segment);
+  void runAll(const std::vector<Segment>& segments);
+  // Runs a frame with repeat and returns the kernel's mean ns per run.
+  uint32_t timeRun(const Segment& segment, uint32_t repeat);
+
+  // Events submitted since the last call.
+  std::vector<podlens_http_event> takeEvents();
+  LossCounters losses() const;
+  DataPlane& plane() { return *plane_; }
+
+ private:
+  std::unique_ptr<DataPlane> plane_;
+  std::unique_ptr<EventReader> reader_;
+  std::vector<podlens_http_event> events_;
+};
+
+}  // namespace podlens::test
