@@ -12,6 +12,18 @@
 /* Parse steps allowed per skb; each feeds up to PODLENS_PARSE_CHUNK bytes or skips a body. */
 #define PODLENS_MAX_PARSE_STEPS 512
 
+/* Could a selector name this packet? One array read answers "no" for most packets. */
+static __always_inline int port_filter__may_match(__u16 pod_port, __u16 peer_port) {
+  __u32 zero = 0;
+  struct podlens_port_filter *filter = bpf_map_lookup_elem(&pl_ports, &zero);
+  if (!filter) {
+    return 1;
+  }
+  __u64 pod_bit = filter->words[(pod_port >> 6) & 1023] >> (pod_port & 63);
+  __u64 peer_bit = filter->words[(peer_port >> 6) & 1023] >> (peer_port & 63);
+  return (pod_bit | peer_bit) & 1;
+}
+
 /* One selector lookup per direction the pod can play; most packets stop here. */
 static __always_inline struct podlens_selector_value *
 selector__match(__u32 ifindex, __u16 pod_port, __u16 peer_port, __u8 *direction) {
@@ -47,7 +59,7 @@ static __always_inline int decode_segment(struct __sk_buff *skb, struct tcp_segm
 static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_conn_state *conn,
                                           struct parse_cursor *cur) {
   for (int i = 0; i < PODLENS_MAX_PARSE_STEPS; i++) {
-    if (!http1__parse_step(skb, conn, cur)) {
+    if (cur->off >= cur->payload_len || !http1__parse_step(skb, conn, cur)) {
       return;
     }
   }
@@ -63,6 +75,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
   __u16 pod_port = from_pod ? seg.src_port : seg.dst_port;
   __u16 peer_port = from_pod ? seg.dst_port : seg.src_port;
+  if (!port_filter__may_match(pod_port, peer_port)) {
+    return TC_ACT_UNSPEC;
+  }
   __u8 direction;
   struct podlens_selector_value *sel = selector__match(skb->ifindex, pod_port, peer_port,
                                                        &direction);
@@ -71,7 +86,6 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
 
   struct parse_cursor cur = {
-      .now_ns = bpf_ktime_get_ns(),
       .payload_off = seg.payload_off,
       .payload_len = seg.payload_len,
       /* Requests flow towards a server pod and away from a client pod. */

@@ -2,7 +2,7 @@
 /* Connection tracking for selected flows: state lookup/creation and TCP sequence placement. */
 #pragma once
 
-#include "lib/http1_parse.h"
+#include "lib/http1_step.h"
 #include "lib/packet.h"
 
 /*
@@ -93,7 +93,7 @@ static __always_inline int conn__place_segment(struct podlens_stream_state *s,
 static __always_inline int conn__on_close_flags(struct podlens_conn_state *conn,
                                                 struct podlens_stream_state *s,
                                                 const struct tcp_segment *seg,
-                                                const struct parse_cursor *cur) {
+                                                struct parse_cursor *cur) {
   if (seg->flags & TCP_FLAG_RST) {
     return 1;
   }

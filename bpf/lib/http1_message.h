@@ -9,7 +9,7 @@
 
 /* Where one parse run stands in the current skb. Lives on the entry program's stack. */
 struct parse_cursor {
-  __u64 now_ns;
+  __u64 now_ns;      /* 0 until cursor__now() reads the clock (it costs ~45 ns on a VM) */
   __u32 payload_off; /* skb offset of payload byte 0 */
   __u32 payload_len;
   __u32 off;         /* payload bytes consumed so far */
@@ -18,22 +18,39 @@ struct parse_cursor {
   struct podlens_conn_key key;
 };
 
+/* CLOCK_MONOTONIC for this skb, read at most once and only by packets that need it. */
+static __always_inline __u64 cursor__now(struct parse_cursor *cur) {
+  if (!cur->now_ns) {
+    cur->now_ns = bpf_ktime_get_ns();
+  }
+  return cur->now_ns;
+}
+
 static __always_inline struct podlens_stream_state *
-stream__of(struct podlens_conn_state *conn, const struct parse_cursor *cur) {
+stream__of(struct podlens_conn_state *conn, struct parse_cursor *cur) {
   return cur->is_request ? &conn->req : &conn->resp;
 }
 
-/* The FIFO slot the request being parsed writes to (the scratch slot when discarded). */
-static __always_inline struct podlens_pending_request *
-pending__writing(struct podlens_conn_state *conn, const struct podlens_stream_state *req) {
-  __u32 idx = PODLENS_PENDING_MAX;
-  if (!(req->message_flags & PODLENS_MSG_DISCARD)) {
-    idx = conn->head & (PODLENS_PENDING_MAX - 1);
+/* Index of the FIFO slot the request being parsed writes to (the scratch slot when discarded). */
+static __always_inline __u32 pending__writing_index(struct podlens_conn_state *conn,
+                                                    const struct podlens_stream_state *req) {
+  if (req->message_flags & PODLENS_MSG_DISCARD) {
+    return PODLENS_PENDING_MAX;
   }
+  return conn->head & (PODLENS_PENDING_MAX - 1);
+}
+
+static __always_inline struct podlens_pending_request *
+pending__slot(struct podlens_conn_state *conn, __u32 idx) {
   if (idx > PODLENS_PENDING_MAX) {
     idx = PODLENS_PENDING_MAX;
   }
   return &conn->pending[idx];
+}
+
+static __always_inline struct podlens_pending_request *
+pending__writing(struct podlens_conn_state *conn, const struct podlens_stream_state *req) {
+  return pending__slot(conn, pending__writing_index(conn, req));
 }
 
 /* The oldest request still waiting for its response (valid only when head != tail). */
@@ -58,7 +75,7 @@ static __always_inline void line__reset_header(struct podlens_stream_state *s) {
 /* First byte of a request or response. */
 static __always_inline void message__start(struct podlens_conn_state *conn,
                                            struct podlens_stream_state *s,
-                                           const struct parse_cursor *cur) {
+                                           struct parse_cursor *cur) {
   s->phase = PODLENS_PHASE_START_LINE;
   s->line_len = 0;
   s->header_bytes = 0;
@@ -68,7 +85,7 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
   s->match_pos = 0;
   s->match_mask = 0;
   s->body_remaining = 0;
-  s->message_start_ns = cur->now_ns;
+  s->message_start_ns = cursor__now(cur);
   if (!cur->is_request) {
     s->line_state = PODLENS_LINE_STATUS;
     return;
@@ -79,16 +96,18 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
     s->message_flags |= PODLENS_MSG_DISCARD;
   }
   struct podlens_pending_request *slot = pending__writing(conn, s);
-  slot->start_ns = cur->now_ns;
+  slot->start_ns = cursor__now(cur);
   slot->method = PODLENS_METHOD_UNKNOWN;
   slot->flags = 0;
   slot->path_len = 0;
+  /* No byte of an earlier request may ride along in this one's event. */
+  __builtin_memset(slot->path, 0, sizeof(slot->path));
 }
 
 /* Emits the event of the oldest pending request, answered by the response just completed. */
 static __always_inline void message__complete_response(struct podlens_conn_state *conn,
                                                        struct podlens_stream_state *s,
-                                                       const struct parse_cursor *cur,
+                                                       struct parse_cursor *cur,
                                                        __u8 extra_flags) {
   if (conn->head == conn->tail) {
     loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
@@ -101,7 +120,7 @@ static __always_inline void message__complete_response(struct podlens_conn_state
   } else {
     e->request_start_ns = req->start_ns;
     e->response_first_byte_ns = s->message_start_ns;
-    e->response_last_byte_ns = cur->now_ns;
+    e->response_last_byte_ns = cursor__now(cur);
     e->ifindex = cur->key.ifindex;
     e->policy_id = conn->policy_id;
     e->status = s->status;
@@ -148,7 +167,7 @@ static __always_inline int response__has_no_body(struct podlens_conn_state *conn
 /* The blank line after the response headers: frame the body or complete the transaction. */
 static __always_inline void message__response_headers_end(struct podlens_conn_state *conn,
                                                           struct podlens_stream_state *s,
-                                                          const struct parse_cursor *cur) {
+                                                          struct parse_cursor *cur) {
   if (s->status >= 100 && s->status < 200 && s->status != 101) {
     s->phase = PODLENS_PHASE_IDLE; /* interim response: the final one follows */
     return;
@@ -175,7 +194,7 @@ static __always_inline void message__response_headers_end(struct podlens_conn_st
 /* The last byte of a body of known length. */
 static __always_inline void message__body_end(struct podlens_conn_state *conn,
                                               struct podlens_stream_state *s,
-                                              const struct parse_cursor *cur) {
+                                              struct parse_cursor *cur) {
   if (!cur->is_request) {
     message__complete_response(conn, s, cur, 0);
   }

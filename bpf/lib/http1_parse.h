@@ -9,6 +9,9 @@
 
 #include "lib/http1_message.h"
 
+/* Bytes the parser reads per step; line masks are one bit per byte of a chunk. */
+_Static_assert(PODLENS_PARSE_CHUNK == 64, "chunk masks are one u64");
+
 #define HDR_CONTENT_LENGTH (1 << 0)
 #define HDR_TRANSFER_ENCODING (1 << 1)
 #define HDR_CONNECTION (1 << 2)
@@ -250,7 +253,7 @@ static __always_inline void header_line__feed(struct podlens_stream_state *s, __
 /* The end of a non-empty line ('\n'). Returns 0 to go on, -1 on a broken start line. */
 static __always_inline int line__end(struct podlens_conn_state *conn,
                                      struct podlens_stream_state *s,
-                                     const struct parse_cursor *cur) {
+                                     struct parse_cursor *cur) {
   if (s->phase == PODLENS_PHASE_START_LINE) {
     if (!start_line__complete(s, cur->is_request)) {
       return -1;
@@ -266,25 +269,38 @@ static __always_inline int line__end(struct podlens_conn_state *conn,
   return 0;
 }
 
-/* The blank line that ends the header block. */
-static __always_inline void header_block__end(struct podlens_conn_state *conn,
-                                              struct podlens_stream_state *s,
-                                              const struct parse_cursor *cur) {
+/*
+ * The blank line that ends the header block: commit the request or complete the
+ * transaction. A global function: it runs once per message, and the verifier checks its
+ * event-emitting paths once rather than at every byte position of its callers' loops.
+ */
+__noinline int http1__header_block_end(struct podlens_conn_state *conn,
+                                       struct parse_cursor *cur) {
+  if (!conn || !cur) {
+    return 0;
+  }
+  struct podlens_stream_state *s = stream__of(conn, cur);
   if (cur->is_request) {
     message__request_headers_end(conn, s);
   } else {
     message__response_headers_end(conn, s, cur);
   }
+  return 0;
 }
 
 /*
- * Feeds one byte of a start line or header block.
+ * Feeds one byte of a start line or header block: the reference state machine, used for
+ * lines the fast path does not take (split across segments, unusual). A global function,
+ * verified once: it runs only for those lines, so a call per byte is affordable.
  * Returns 1 while the stream stays in byte-level phases, 0 when it has left them
  * (body, message end, lost sync) so the caller re-dispatches.
  */
-static __always_inline int http1__feed_byte(struct podlens_conn_state *conn,
-                                            struct podlens_stream_state *s,
-                                            const struct parse_cursor *cur, __u8 b) {
+__noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cursor *cur,
+                                __u32 b) {
+  if (!conn || !cur) {
+    return 0;
+  }
+  struct podlens_stream_state *s = stream__of(conn, cur);
   if (s->phase == PODLENS_PHASE_IDLE) {
     message__start(conn, s, cur);
   }
@@ -293,7 +309,7 @@ static __always_inline int http1__feed_byte(struct podlens_conn_state *conn,
   }
   if (b == '\n') {
     if (s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0) {
-      header_block__end(conn, s, cur);
+      http1__header_block_end(conn, cur);
       return 0;
     }
     if (line__end(conn, s, cur) < 0) {
@@ -323,92 +339,3 @@ static __always_inline int http1__feed_byte(struct podlens_conn_state *conn,
   return 1;
 }
 
-/* Does the payload at cur->off start an HTTP message of this stream? */
-static __always_inline int http1__starts_message(struct __sk_buff *skb,
-                                                 const struct parse_cursor *cur) {
-  __u8 head[8] = {};
-  __u32 avail = cur->payload_len - cur->off;
-  if (avail < sizeof(head) || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, head,
-                                                  sizeof(head)) < 0) {
-    return 0;
-  }
-  if (!cur->is_request) {
-    for (__u32 i = 0; i < HTTP_VERSION_PREFIX_LEN; i++) {
-      if (head[i] != version_prefix_byte(i)) {
-        return 0;
-      }
-    }
-    return 1;
-  }
-  __u64 token = 0;
-  for (__u32 i = 0; i < sizeof(head); i++) {
-    if (head[i] == ' ') {
-      return i > 0 && method__decode(token) != PODLENS_METHOD_UNKNOWN;
-    }
-    token = (token << 8) | head[i];
-  }
-  return 0;
-}
-
-/*
- * One parse step over the current skb: skips a body span, or feeds up to
- * PODLENS_PARSE_CHUNK bytes of start line / headers. A global function so the verifier
- * checks it once, not once per loop iteration of the caller.
- * Returns 1 when there is more to do in this skb, 0 when done with it.
- */
-__noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
-                                 struct parse_cursor *cur) {
-  if (!skb || !conn || !cur || cur->off >= cur->payload_len) {
-    return 0;
-  }
-  struct podlens_stream_state *s = stream__of(conn, cur);
-  __u32 avail = cur->payload_len - cur->off;
-  switch (s->phase) {
-  case PODLENS_PHASE_BODY_LENGTH: {
-    __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
-    cur->off += skip;
-    s->body_remaining -= skip;
-    if (s->body_remaining == 0) {
-      message__body_end(conn, s, cur);
-    }
-    return 1;
-  }
-  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
-  case PODLENS_PHASE_BODY_CHUNKED:
-    cur->off = cur->payload_len;
-    return 0;
-  case PODLENS_PHASE_RESYNC:
-    if (http1__starts_message(skb, cur)) {
-      s->phase = PODLENS_PHASE_IDLE;
-      return 1;
-    }
-    cur->off = cur->payload_len;
-    return 0;
-  default:
-    break;
-  }
-
-  struct podlens_scratch *scratch = scratch__get();
-  if (!scratch) {
-    return 0;
-  }
-  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
-  barrier_var(n);
-  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */
-  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, scratch->chunk, n) < 0) {
-    cur->off = cur->payload_len;
-    return 0;
-  }
-  __u32 used = 0;
-  for (__u32 i = 0; i < PODLENS_PARSE_CHUNK; i++) {
-    if (i >= n) {
-      break;
-    }
-    used = i + 1;
-    if (!http1__feed_byte(conn, s, cur, scratch->chunk[i])) {
-      break;
-    }
-  }
-  cur->off += used;
-  return 1;
-}

@@ -21,6 +21,16 @@ struct {
   __type(value, struct podlens_selector_value);
 } pl_selectors SEC(".maps");
 
+/* Every port named by some selector, one bit per port: lets an unselected packet leave after
+ * one inlined array read instead of hash lookups. A superset is harmless (the selector lookup
+ * decides); user space keeps it a superset of pl_selectors' ports. Written only by user space. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct podlens_port_filter);
+} pl_ports SEC(".maps");
+
 /* Parser state per TCP connection of a selected flow. Key: ifindex + pod-oriented 5-tuple.
  * Written and read only by BPF; user space only reads it for debugging. LRU keeps it bounded. */
 struct {
@@ -46,7 +56,9 @@ struct {
 
 /* Per-CPU working memory too large for the 512-byte BPF stack. BPF only. */
 struct podlens_scratch {
-  __u8 chunk[2 * PODLENS_PARSE_CHUNK]; /* twice the chunk: room for the verifier's bound */
+  /* Twice the chunk and a word: room for bounds the verifier can see, and for word reads
+   * that start near the end of the loaded bytes. */
+  __u8 chunk[2 * PODLENS_PARSE_CHUNK + 8];
   struct podlens_conn_state fresh_conn;
 };
 

@@ -52,9 +52,20 @@ int DataPlane::selectorsFd() const { return bpf_map__fd(skeleton_->maps.pl_selec
 int DataPlane::connsFd() const { return bpf_map__fd(skeleton_->maps.pl_conns); }
 int DataPlane::eventsFd() const { return bpf_map__fd(skeleton_->maps.pl_events); }
 int DataPlane::lossesFd() const { return bpf_map__fd(skeleton_->maps.pl_losses); }
+int DataPlane::portsFd() const { return bpf_map__fd(skeleton_->maps.pl_ports); }
 
 Status DataPlane::putSelector(const podlens_selector_key& key,
                               const podlens_selector_value& value) {
+  // The port bit goes first so the kernel never sees a selector its filter hides.
+  const uint32_t zero = 0;
+  auto filter = std::make_unique<podlens_port_filter>();
+  if (bpf_map_lookup_elem(portsFd(), &zero, filter.get()) != 0) {
+    return errnoError("reading the port filter", errno);
+  }
+  filter->words[key.port / 64] |= 1ULL << (key.port % 64);
+  if (bpf_map_update_elem(portsFd(), &zero, filter.get(), BPF_ANY) != 0) {
+    return errnoError("writing the port filter", errno);
+  }
   if (bpf_map_update_elem(selectorsFd(), &key, &value, BPF_ANY) != 0) {
     return errnoError("writing selector " + toString(key), errno);
   }
@@ -64,6 +75,23 @@ Status DataPlane::putSelector(const podlens_selector_key& key,
 Status DataPlane::deleteSelector(const podlens_selector_key& key) {
   if (bpf_map_delete_elem(selectorsFd(), &key) != 0 && errno != ENOENT) {
     return errnoError("deleting selector " + toString(key), errno);
+  }
+  return rebuildPortFilter();
+}
+
+Status DataPlane::rebuildPortFilter() {
+  auto filter = std::make_unique<podlens_port_filter>();
+  podlens_selector_key key{};
+  podlens_selector_key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(selectorsFd(), prev, &next) == 0) {
+    filter->words[next.port / 64] |= 1ULL << (next.port % 64);
+    key = next;
+    prev = &key;
+  }
+  const uint32_t zero = 0;
+  if (bpf_map_update_elem(portsFd(), &zero, filter.get(), BPF_ANY) != 0) {
+    return errnoError("writing the port filter", errno);
   }
   return ok();
 }

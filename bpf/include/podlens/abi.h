@@ -96,6 +96,11 @@ struct podlens_selector_value {
   __u32 policy_id; /* host: opaque id user space gives the selecting policy */
 };
 
+/* pl_ports value: bit p of the bitmap is set when some selector names port p (host order). */
+struct podlens_port_filter {
+  __u64 words[65536 / 64]; /* host: port p is bit (p % 64) of words[p / 64] */
+};
+
 /*
  * podlens_conns key: one TCP connection as seen on one veth, oriented from the pod
  * (so both directions of the flow find the same entry). IPv4 addresses use the first 4 bytes

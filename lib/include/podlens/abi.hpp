@@ -14,6 +14,7 @@ static_assert(sizeof(podlens_selector_key) == 8);
 static_assert(offsetof(podlens_selector_key, port) == 4);
 static_assert(offsetof(podlens_selector_key, direction) == 6);
 static_assert(sizeof(podlens_selector_value) == 8);
+static_assert(sizeof(podlens_port_filter) == 8192);
 static_assert(offsetof(podlens_selector_value, policy_id) == 4);
 static_assert(sizeof(podlens_conn_key) == 44);
 static_assert(offsetof(podlens_conn_key, family) == 8);

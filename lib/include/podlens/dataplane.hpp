@@ -38,9 +38,14 @@ class DataPlane {
   int connsFd() const;
   int eventsFd() const;
   int lossesFd() const;
+  int portsFd() const;
 
+  // Selectors and the port filter in front of them are kept consistent here: every port in
+  // pl_selectors has its bit set in pl_ports.
   Status putSelector(const podlens_selector_key& key, const podlens_selector_value& value);
   Status deleteSelector(const podlens_selector_key& key);
+  // Recomputes pl_ports from pl_selectors (after deletions, or when reusing pinned maps).
+  Status rebuildPortFilter();
   // Loss counters summed over CPUs, indexed by podlens_loss_reason.
   Result<LossCounters> readLosses() const;
   // Number of entries in pl_conns (walks the map; for tests and self-metrics).

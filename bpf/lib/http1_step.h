@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One parse step over the current skb: skip a body span arithmetically, take whole lines
+ * on the fast path, or feed the bytes of a split line to the byte-level state machine.
+ */
+#pragma once
+
+#include "lib/http1_fast.h"
+
+/* Does the payload at cur->off start an HTTP message of this stream? */
+static __always_inline int http1__starts_message(struct __sk_buff *skb,
+                                                 struct parse_cursor *cur) {
+  __u8 head[8] = {};
+  __u32 avail = cur->payload_len - cur->off;
+  if (avail < sizeof(head) || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, head,
+                                                  sizeof(head)) < 0) {
+    return 0;
+  }
+  if (!cur->is_request) {
+    for (__u32 i = 0; i < HTTP_VERSION_PREFIX_LEN; i++) {
+      if (head[i] != version_prefix_byte(i)) {
+        return 0;
+      }
+    }
+    return 1;
+  }
+  __u64 token = 0;
+  for (__u32 i = 0; i < sizeof(head); i++) {
+    if (head[i] == ' ') {
+      return i > 0 && method__decode(token) != PODLENS_METHOD_UNKNOWN;
+    }
+    token = (token << 8) | head[i];
+  }
+  return 0;
+}
+
+/*
+ * One parse step over the current skb: skips a body span, or feeds up to
+ * PODLENS_PARSE_CHUNK bytes of start line / headers. A global function so the verifier
+ * checks it once, not once per loop iteration of the caller.
+ * Returns 1 when there is more to do in this skb, 0 when done with it.
+ */
+__noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
+                                 struct parse_cursor *cur) {
+  if (!skb || !conn || !cur || cur->off >= cur->payload_len) {
+    return 0;
+  }
+  struct podlens_stream_state *s = stream__of(conn, cur);
+  __u32 avail = cur->payload_len - cur->off;
+  switch (s->phase) {
+  case PODLENS_PHASE_BODY_LENGTH: {
+    __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
+    cur->off += skip;
+    s->body_remaining -= skip;
+    if (s->body_remaining == 0) {
+      message__body_end(conn, s, cur);
+    }
+    return 1;
+  }
+  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
+  case PODLENS_PHASE_BODY_CHUNKED:
+    cur->off = cur->payload_len;
+    return 0;
+  case PODLENS_PHASE_RESYNC:
+    if (http1__starts_message(skb, cur)) {
+      s->phase = PODLENS_PHASE_IDLE;
+      return 1;
+    }
+    cur->off = cur->payload_len;
+    return 0;
+  default:
+    break;
+  }
+
+  struct podlens_scratch *scratch = scratch__get();
+  if (!scratch) {
+    return 0;
+  }
+  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
+  barrier_var(n);
+  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */
+  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, scratch->chunk, n) < 0) {
+    cur->off = cur->payload_len;
+    return 0;
+  }
+  if (fast__applies(s)) {
+    __u32 used = http1__fast_lines(conn, cur, scratch, n);
+    if (used > 0) {
+      cur->off += used;
+      return 1;
+    }
+  }
+  /* Byte by byte up to the end of the current line; the next step tries the fast path. */
+  __u32 used = 0;
+  for (__u32 i = 0; i < PODLENS_PARSE_CHUNK; i++) {
+    if (i >= n) {
+      break;
+    }
+    used = i + 1;
+    __u8 b = scratch->chunk[i];
+    if (!http1__feed_byte(conn, cur, b) || b == '\n') {
+      break;
+    }
+  }
+  cur->off += used;
+  return 1;
+}
