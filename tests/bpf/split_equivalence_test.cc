@@ -1,0 +1,134 @@
+// BPF tier: the parser must not care where TCP cuts the byte stream. Each conversation is
+// replayed unsplit, split in two at every byte position, and split in three at random
+// positions; every replay must yield the same event and no loss. This also holds the
+// line fast path and the byte-level state machine to the same result.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "support/bpf_harness.hpp"
+
+namespace podlens::test {
+namespace {
+
+struct Conversation {
+  std::string name;
+  std::string request;
+  std::string response;
+};
+
+std::vector<Conversation> conversations() {
+  return {
+      {"curl_get",
+       "GET /api/v1/users/12345/orders?limit=10 HTTP/1.1\r\nHost: orders.shop.svc.cluster."
+       "local\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n",
+       "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 03:00:00 GMT\r\n"
+       "Content-Type: application/json\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\n"
+       "{\"ok\": true}\n"},
+      {"post_with_body",
+       "POST /v2/checkout HTTP/1.1\r\nhost: shop\r\ncontent-type: application/json\r\n"
+       "CONTENT-LENGTH:   27\r\n\r\n{\"cart\": [1, 2, 3], \"n\": 3}",
+       "HTTP/1.1 201 Created\r\nLocation: /v2/orders/9\r\nContent-Length: 0\r\n\r\n"},
+      {"long_path_truncated",
+       "GET /" + std::string(150, 'x') + " HTTP/1.1\r\nHost: a\r\n\r\n",
+       "HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\n\r\nnot found"},
+      {"http10_close",
+       "HEAD /status HTTP/1.0\r\nConnection: close\r\n\r\n",
+       "HTTP/1.0 204 No Content\r\nX-A: b\r\n\r\n"},
+      {"bare_lf_lines",
+       "DELETE /items/7 HTTP/1.1\nHost: h\n\n",
+       "HTTP/1.1 500 Internal Server Error\nContent-Length: 2\n\nno"},
+  };
+}
+
+struct Observed {
+  std::vector<podlens_http_event> events;
+  uint64_t losses = 0;
+};
+
+class SplitEquivalence : public ::testing::TestWithParam<Conversation> {
+ protected:
+  static void SetUpTestSuite() {
+    harness_ = new BpfHarness();
+    harness_->select(8080, PODLENS_DIR_INBOUND);
+  }
+  static void TearDownTestSuite() {
+    delete harness_;
+    harness_ = nullptr;
+  }
+
+  // One connection: handshake, the request cut at reqCuts, the response cut at respCuts.
+  Observed replay(const std::vector<size_t>& reqCuts, const std::vector<size_t>& respCuts) {
+    static uint16_t port = 30000;
+    TcpFlow flow({"10.7.0.2", port++}, {"10.7.0.1", 8080}, true);
+    uint64_t before = total(harness_->losses());
+    harness_->runAll({flow.clientSyn(), flow.serverSynAck()});
+    harness_->runAll(flow.clientSplit(GetParam().request, reqCuts));
+    harness_->runAll(flow.serverSplit(GetParam().response, respCuts));
+    return {harness_->takeEvents(), total(harness_->losses()) - before};
+  }
+
+  static uint64_t total(const LossCounters& c) {
+    uint64_t sum = 0;
+    for (size_t r = 0; r < c.size(); ++r) {
+      if (r != PODLENS_LOSS_PATH_TRUNCATED) {  // expected once per truncated request
+        sum += c[r];
+      }
+    }
+    return sum;
+  }
+
+  static void expectSame(const Observed& got, const podlens_http_event& want,
+                         const std::string& where) {
+    ASSERT_EQ(got.events.size(), 1u) << where;
+    const podlens_http_event& e = got.events[0];
+    EXPECT_EQ(e.method, want.method) << where;
+    EXPECT_EQ(eventPath(e), eventPath(want)) << where;
+    EXPECT_EQ(e.status, want.status) << where;
+    EXPECT_EQ(e.flags, want.flags) << where;
+    EXPECT_EQ(got.losses, 0u) << where;
+  }
+
+  static BpfHarness* harness_;
+};
+
+BpfHarness* SplitEquivalence::harness_ = nullptr;
+
+TEST_P(SplitEquivalence, EveryCutGivesTheSameEvent) {
+  const Conversation& c = GetParam();
+  Observed whole = replay({}, {});
+  ASSERT_EQ(whole.events.size(), 1u);
+  ASSERT_EQ(whole.losses, 0u);
+  const podlens_http_event reference = whole.events[0];
+  EXPECT_NE(reference.method, PODLENS_METHOD_UNKNOWN);
+
+  for (size_t cut = 1; cut < c.request.size(); ++cut) {
+    expectSame(replay({cut}, {}), reference, "request cut at " + std::to_string(cut));
+  }
+  for (size_t cut = 1; cut < c.response.size(); ++cut) {
+    expectSame(replay({}, {cut}), reference, "response cut at " + std::to_string(cut));
+  }
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::uniform_int_distribution<size_t> reqAt(1, c.request.size() - 1);
+    std::uniform_int_distribution<size_t> respAt(1, c.response.size() - 1);
+    size_t a = reqAt(rng), b = reqAt(rng), x = respAt(rng), y = respAt(rng);
+    std::vector<size_t> reqCuts = a == b ? std::vector<size_t>{a}
+                                         : std::vector<size_t>{std::min(a, b), std::max(a, b)};
+    std::vector<size_t> respCuts = x == y ? std::vector<size_t>{x}
+                                          : std::vector<size_t>{std::min(x, y), std::max(x, y)};
+    expectSame(replay(reqCuts, respCuts), reference,
+               "round " + std::to_string(round) + " cuts " + std::to_string(a) + "," +
+                   std::to_string(b) + " / " + std::to_string(x) + "," + std::to_string(y));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Conversations, SplitEquivalence, ::testing::ValuesIn(conversations()),
+                         [](const ::testing::TestParamInfo<Conversation>& info) {
+                           return info.param.name;
+                         });
+
+}  // namespace
+}  // namespace podlens::test
