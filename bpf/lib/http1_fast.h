@@ -53,57 +53,80 @@ static __always_inline __u64 swar__below(__u64 x, __u8 n) {
   return ~(((x & SWAR_LOW7) + SWAR_ONES * (0x80 - n)) | x) & SWAR_HIGH;
 }
 
-/* Byte masks of one chunk: bit k describes chunk[k]. Bits past the loaded length are 0. */
-struct chunk_masks {
-  __u64 newline;   /* '\n' */
-  __u64 space;     /* ' ' */
-  __u64 ends_path; /* below 0x21, DEL, or '?' when the query is stripped */
-  __u64 ends_query; /* below 0x21 or DEL */
-};
+static __always_inline void mask__set_word(struct mask128 *m, int w, __u64 bits) {
+  if (w < 8) {
+    m->lo |= bits << (8 * w);
+  } else {
+    m->hi |= bits << (8 * (w - 8));
+  }
+}
 
-/* Newlines of the chunk; the request-line masks only when a request line comes next. */
-static __always_inline void chunk__masks(const __u8 *chunk, __u32 n, int request_line,
-                                         int keep_query, struct chunk_masks *m) {
-  m->newline = m->space = m->ends_path = m->ends_query = 0;
-#pragma unroll
+static __always_inline void mask__limit(struct mask128 *m, __u32 n) {
+  m->lo &= n >= 64 ? ~0ULL : ((1ULL << n) - 1);
+  m->hi &= n >= 128 ? ~0ULL : (n > 64 ? ((1ULL << (n - 64)) - 1) : 0);
+}
+
+/* First index >= from whose bit is set, or PODLENS_PARSE_CHUNK. */
+static __always_inline __u32 mask__next(const struct mask128 *m, __u32 from) {
+  if (from < 64) {
+    __u64 rest = m->lo >> from;
+    if (rest) {
+      return from + ctz64(rest);
+    }
+    from = 64;
+  }
+  __u64 rest = from < 128 ? m->hi >> (from - 64) : 0;
+  return rest ? from + ctz64(rest) : PODLENS_PARSE_CHUNK;
+}
+
+/* Marks the newlines of the chunk in scratch->masks, and the request-line masks when a
+ * request line comes next. */
+static __always_inline void chunk__masks(struct podlens_scratch *scratch, __u32 n,
+                                         int request_line, int keep_query) {
+  const __u8 *chunk = scratch->chunk;
+  struct chunk_masks *m = &scratch->masks;
+  __builtin_memset(m, 0, sizeof(*m));
+  /* Real loops, not unrolled: unrolled, their temporaries overflow the 512-byte stack. */
+#pragma clang loop unroll(disable)
   for (int w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
     __u64 x = *(const __u64 *)(chunk + 8 * w);
-    m->newline |= swar__compress(swar__eq(x, '\n')) << (8 * w);
+    mask__set_word(&m->newline, w, swar__compress(swar__eq(x, '\n')));
   }
+  mask__limit(&m->newline, n);
   if (request_line) {
-#pragma unroll
+    /* Only the words up to the first newline: the request line is all these masks serve. */
+    __u32 first_nl = mask__next(&m->newline, 0);
+#pragma clang loop unroll(disable)
     for (int w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
+      if (8 * w > first_nl) {
+        break;
+      }
       __u64 x = *(const __u64 *)(chunk + 8 * w);
       __u64 control = swar__below(x, 0x21) | swar__eq(x, 0x7f);
       __u64 query = keep_query ? 0 : swar__eq(x, '?');
-      m->space |= swar__compress(swar__eq(x, ' ')) << (8 * w);
-      m->ends_path |= swar__compress(control | query) << (8 * w);
-      m->ends_query |= swar__compress(control) << (8 * w);
+      mask__set_word(&m->space, w, swar__compress(swar__eq(x, ' ')));
+      mask__set_word(&m->ends_path, w, swar__compress(control | query));
+      mask__set_word(&m->ends_query, w, swar__compress(control));
     }
   }
-  __u64 valid = n >= 64 ? ~0ULL : ((1ULL << n) - 1);
-  m->newline &= valid;
-  m->space &= valid;
-  m->ends_path &= valid;
-  m->ends_query &= valid;
-}
-
-/* First index >= from whose bit is set in mask, or 64. */
-static __always_inline __u32 mask__next(__u64 mask, __u32 from) {
-  __u64 rest = from < 64 ? mask >> from : 0;
-  return rest ? from + ctz64(rest) : 64;
+  mask__limit(&m->space, n);
+  mask__limit(&m->ends_path, n);
+  mask__limit(&m->ends_query, n);
 }
 
 static __always_inline __u64 chunk__word(const __u8 *chunk, __u32 at) {
-  return *(const __u64 *)(chunk + (at & (2 * PODLENS_PARSE_CHUNK - 1) & ~0U));
+  return *(const __u64 *)(chunk + CHUNK_INDEX(at));
 }
 
 /* Request line [i, end) with no CR/LF. Returns 0 when handled, -1 to leave it to the bytes. */
 static __always_inline int fast__request_line(struct podlens_conn_state *conn,
-                                              struct podlens_stream_state *s,
-                                              struct parse_cursor *cur, const __u8 *chunk,
-                                              const struct chunk_masks *m, __u32 i, __u32 end) {
-  __u32 sp = mask__next(m->space, i);
+                                              struct parse_cursor *cur,
+                                              struct podlens_scratch *scratch, __u32 i,
+                                              __u32 end) {
+  const struct chunk_masks *m = &scratch->masks;
+  struct podlens_stream_state *s = stream__of(conn, cur);
+  const __u8 *chunk = scratch->chunk;
+  __u32 sp = mask__next(&m->space, i);
   __u32 method_len = sp - i;
   if (sp >= end || method_len < 3 || method_len > 7) {
     return -1;
@@ -111,13 +134,13 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
   __u64 token = __builtin_bswap64(chunk__word(chunk, i)) >> (8 * (8 - method_len));
   __u8 method = method__decode(token);
   __u32 path_from = sp + 1;
-  __u32 path_end = mask__next(m->ends_path, path_from);
+  __u32 path_end = mask__next(&m->ends_path, path_from);
   __u32 version_sp = path_end;
-  if (path_end < end && chunk[path_end & 127] == '?') {
-    version_sp = mask__next(m->ends_query, path_end);
+  if (path_end < end && chunk[CHUNK_INDEX(path_end)] == '?') {
+    version_sp = mask__next(&m->ends_query, path_end);
   }
   if (method == PODLENS_METHOD_UNKNOWN || path_end == path_from || version_sp >= end ||
-      chunk[version_sp & 127] != ' ' || end - version_sp != 9) {
+      chunk[CHUNK_INDEX(version_sp)] != ' ' || end - version_sp != 9) {
     return -1;
   }
   __u64 version = chunk__word(chunk, version_sp + 1);
@@ -128,10 +151,15 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
   message__start(conn, s, cur);
   struct podlens_pending_request *slot = pending__writing(conn, s);
   slot->method = method;
-  __u32 path_len = path_end - path_from; /* <= 60: the line is inside one chunk */
+  __u32 path_len = path_end - path_from;
+  if (path_len > PODLENS_PATH_MAX) {
+    path_len = PODLENS_PATH_MAX;
+    slot->flags |= PODLENS_EVENT_PATH_TRUNCATED;
+    loss__count(PODLENS_LOSS_PATH_TRUNCATED);
+  }
   /* Whole words, the last one masked: the slot's path was zeroed by message__start. */
 #pragma unroll
-  for (__u32 w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
+  for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
     if (8 * w < path_len) {
       __u32 left = path_len - 8 * w;
       *(__u64 *)(slot->path + 8 * w) = chunk__word(chunk, path_from + 8 * w) & MASK_BYTES(left);
@@ -149,9 +177,11 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
 
 /* Status line [i, end). Returns 0 when handled, -1 to leave it to the bytes. */
 static __always_inline int fast__status_line(struct podlens_conn_state *conn,
-                                             struct podlens_stream_state *s,
-                                             struct parse_cursor *cur, const __u8 *chunk,
-                                             __u32 i, __u32 end) {
+                                             struct parse_cursor *cur,
+                                             struct podlens_scratch *scratch, __u32 i,
+                                             __u32 end) {
+  struct podlens_stream_state *s = stream__of(conn, cur);
+  const __u8 *chunk = scratch->chunk;
   if (end - i < 12) {
     return -1;
   }
@@ -211,7 +241,7 @@ __noinline int http1__feed_header_value(struct podlens_stream_state *s,
     if (at >= to) {
       break;
     }
-    header_line__feed(s, scratch->chunk[at & (2 * PODLENS_PARSE_CHUNK - 1)]);
+    header_line__feed(s, scratch->chunk[CHUNK_INDEX(at)]);
   }
   return 0;
 }
@@ -259,43 +289,51 @@ static __always_inline int fast__applies(const struct podlens_stream_state *s) {
          s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
 }
 
-/* Lines a fast step takes at most (a 64-byte chunk holds few whole lines). */
+/* Header lines a fast step takes at most (a chunk holds few whole lines). */
 #define PODLENS_FAST_LINES_MAX 16
 
-/*
- * Takes the whole lines at the start of the chunk (n bytes). Returns the bytes consumed:
- * 0 when the first line is not whole in the chunk or not plain enough for the fast path.
- */
-__noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_cursor *cur,
-                                 struct podlens_scratch *scratch, __u32 n) {
-  if (!conn || !cur || !scratch || n == 0 || n > PODLENS_PARSE_CHUNK) {
-    return 0;
+/* The line ending at the first newline at or after i: [i, end), newline at *nl. */
+static __always_inline int fast__next_line(struct podlens_scratch *scratch, __u32 i, __u32 n,
+                                           __u32 *end, __u32 *nl) {
+  __u32 at = mask__next(&scratch->masks.newline, i);
+  if (at >= n) {
+    return -1;
   }
-  struct podlens_stream_state *s = stream__of(conn, cur);
-  struct chunk_masks m;
-  int request_line = cur->is_request && s->phase == PODLENS_PHASE_IDLE;
-  chunk__masks(scratch->chunk, n, request_line, conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY,
-               &m);
-  __u32 i = 0;
-  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
-    if (!fast__applies(s)) {
-      break;
+  *nl = at;
+  *end = at > i && scratch->chunk[CHUNK_INDEX(at - 1)] == '\r' ? at - 1 : at;
+  return 0;
+}
+
+/*
+ * Takes the whole lines at the start of the chunk (n bytes): a start line, then header
+ * lines up to the end of the header block. Returns the bytes consumed: 0 when the first
+ * line is not whole in the chunk or not plain enough for the fast path.
+ */
+static __always_inline __u32 fast__lines(struct podlens_conn_state *conn,
+                                         struct podlens_stream_state *s,
+                                         struct parse_cursor *cur,
+                                         struct podlens_scratch *scratch, __u32 n) {
+  int start_line = s->phase == PODLENS_PHASE_IDLE;
+  chunk__masks(scratch, n, start_line && cur->is_request,
+               conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY);
+  __u32 i = 0, end, nl;
+  if (start_line) {
+    if (fast__next_line(scratch, 0, n, &end, &nl) < 0) {
+      return 0;
     }
-    __u32 nl = mask__next(m.newline, i);
-    if (nl >= n) {
-      break;
-    }
-    __u32 end = nl > i && scratch->chunk[(nl - 1) & 127] == '\r' ? nl - 1 : nl;
-    int err;
-    if (s->phase == PODLENS_PHASE_IDLE) {
-      err = cur->is_request ? fast__request_line(conn, s, cur, scratch->chunk, &m, i, end)
-                            : fast__status_line(conn, s, cur, scratch->chunk, i, end);
-    } else {
-      err = fast__header_line(conn, s, cur, scratch, i, end);
-    }
+    int err = cur->is_request ? fast__request_line(conn, cur, scratch, 0, end)
+                              : fast__status_line(conn, cur, scratch, 0, end);
     if (err < 0) {
+      return 0;
+    }
+    i = nl + 1;
+  }
+  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
+    if (!fast__applies(s) || s->phase != PODLENS_PHASE_HEADERS ||
+        fast__next_line(scratch, i, n, &end, &nl) < 0) {
       break;
     }
+    fast__header_line(conn, s, cur, scratch, i, end);
     i = nl + 1;
   }
   return i;

@@ -10,7 +10,8 @@
 #include "lib/http1_message.h"
 
 /* Bytes the parser reads per step; line masks are one bit per byte of a chunk. */
-_Static_assert(PODLENS_PARSE_CHUNK == 64, "chunk masks are one u64");
+_Static_assert(PODLENS_PARSE_CHUNK == 64 || PODLENS_PARSE_CHUNK == 128, "chunk masks are two u64 (struct mask128)");
+#define CHUNK_INDEX(i) ((i) & (2 * PODLENS_PARSE_CHUNK - 1)) /* a bound the verifier sees */
 
 #define HDR_CONTENT_LENGTH (1 << 0)
 #define HDR_TRANSFER_ENCODING (1 << 1)

@@ -84,7 +84,7 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
     return 0;
   }
   if (fast__applies(s)) {
-    __u32 used = http1__fast_lines(conn, cur, scratch, n);
+    __u32 used = fast__lines(conn, s, cur, scratch, n);
     if (used > 0) {
       cur->off += used;
       return 1;

@@ -54,8 +54,22 @@ struct {
   __type(value, __u64);
 } pl_losses SEC(".maps");
 
+/* One bit per byte of a 128-byte chunk: bit k of lo is byte k, bit k of hi byte 64 + k. */
+struct mask128 {
+  __u64 lo, hi;
+};
+
+/* Byte masks of one chunk. Bits past the loaded length are 0. */
+struct chunk_masks {
+  struct mask128 newline;    /* '\n' */
+  struct mask128 space;      /* ' ' */
+  struct mask128 ends_path;  /* below 0x21, DEL, or '?' when the query is stripped */
+  struct mask128 ends_query; /* below 0x21 or DEL */
+};
+
 /* Per-CPU working memory too large for the 512-byte BPF stack. BPF only. */
 struct podlens_scratch {
+  struct chunk_masks masks; /* of the chunk below (http1_fast.h) */
   /* Twice the chunk and a word: room for bounds the verifier can see, and for word reads
    * that start near the end of the loaded bytes. */
   __u8 chunk[2 * PODLENS_PARSE_CHUNK + 8];
