@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/bpf_harness.hpp"
+#include "support/require_root.hpp"
 
 namespace podlens::test {
 namespace {
@@ -313,7 +314,12 @@ std::vector<ParserCase> parserCases() {
 
 class ParserTest : public ::testing::TestWithParam<ParserCase> {
  protected:
-  static void SetUpTestSuite() { harness_ = new BpfHarness(); }
+  static void SetUpTestSuite() {
+    if (geteuid() == 0) {
+      harness_ = new BpfHarness();
+    }
+  }
+  void SetUp() override { PODLENS_REQUIRE_ROOT(); }
   static void TearDownTestSuite() {
     delete harness_;
     harness_ = nullptr;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "support/bpf_harness.hpp"
+#include "support/require_root.hpp"
 
 namespace podlens::test {
 namespace {
@@ -15,6 +16,7 @@ std::string simpleRequest(const std::string& path) {
 const char* kOkResponse = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
 TEST(Robustness, UnselectedPortLeavesNoEventAndNoState) {
+  PODLENS_REQUIRE_ROOT();
   BpfHarness h;
   h.select(8080, PODLENS_DIR_INBOUND);
   TcpFlow flow({"10.2.0.2", 41000}, {"10.2.0.1", 8081}, /*podIsServer=*/true);
@@ -29,6 +31,7 @@ TEST(Robustness, UnselectedPortLeavesNoEventAndNoState) {
 }
 
 TEST(Robustness, SelectorOnAnotherInterfaceDoesNotMatch) {
+  PODLENS_REQUIRE_ROOT();
   BpfHarness h;
   podlens_selector_key key{};
   key.ifindex = kTestIfindex + 1000;
@@ -44,6 +47,7 @@ TEST(Robustness, SelectorOnAnotherInterfaceDoesNotMatch) {
 }
 
 TEST(Robustness, TenThousandRandomPayloadsMakeNoEventAndBoundedState) {
+  PODLENS_REQUIRE_ROOT();
   DataPlaneOptions options;
   options.maxConnections = 256;
   BpfHarness h(options);
@@ -73,6 +77,7 @@ TEST(Robustness, TenThousandRandomPayloadsMakeNoEventAndBoundedState) {
 }
 
 TEST(Robustness, RingBufferFullIsCounted) {
+  PODLENS_REQUIRE_ROOT();
   DataPlaneOptions options;
   options.ringBufferBytes = 4096;  // room for about 20 events
   BpfHarness h(options);
@@ -91,6 +96,7 @@ TEST(Robustness, RingBufferFullIsCounted) {
 }
 
 TEST(Robustness, ConnectionTableFullEvictsAndCountsTheLoss) {
+  PODLENS_REQUIRE_ROOT();
   DataPlaneOptions options;
   options.maxConnections = 8;
   BpfHarness h(options);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/bpf_harness.hpp"
+#include "support/require_root.hpp"
 
 namespace podlens::test {
 namespace {
@@ -51,9 +52,12 @@ struct Observed {
 class SplitEquivalence : public ::testing::TestWithParam<Conversation> {
  protected:
   static void SetUpTestSuite() {
-    harness_ = new BpfHarness();
-    harness_->select(8080, PODLENS_DIR_INBOUND);
+    if (geteuid() == 0) {
+      harness_ = new BpfHarness();
+      harness_->select(8080, PODLENS_DIR_INBOUND);
+    }
   }
+  void SetUp() override { PODLENS_REQUIRE_ROOT(); }
   static void TearDownTestSuite() {
     delete harness_;
     harness_ = nullptr;

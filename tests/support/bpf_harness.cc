@@ -76,9 +76,13 @@ void BpfHarness::runAll(const std::vector<Segment>& segments) {
 }
 
 uint32_t BpfHarness::timeRun(const Segment& segment, uint32_t repeat) {
-  int fd = segment.fromPod ? plane_->ingressProgramFd() : plane_->egressProgramFd();
+  return timeProgram(segment.fromPod ? plane_->ingressProgramFd() : plane_->egressProgramFd(),
+                     segment, repeat);
+}
+
+uint32_t BpfHarness::timeProgram(int progFd, const Segment& segment, uint32_t repeat) {
   uint32_t duration = 0;
-  testRun(fd, segment, repeat, &duration);
+  testRun(progFd, segment, repeat, &duration);
   return duration;
 }
 

@@ -25,6 +25,8 @@ class BpfHarness {
   void runAll(const std::vector<Segment>& segments);
   // Runs a frame with repeat and returns the kernel's mean ns per run.
   uint32_t timeRun(const Segment& segment, uint32_t repeat);
+  // The same through any TC program (a baseline program, say).
+  static uint32_t timeProgram(int progFd, const Segment& segment, uint32_t repeat);
 
   // Events submitted since the last call.
   std::vector<podlens_http_event> takeEvents();
