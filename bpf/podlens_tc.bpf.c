@@ -64,7 +64,7 @@ static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_
     }
   }
   if (cur->off < cur->payload_len) {
-    stream__lose_sync(stream__of(conn, cur), PODLENS_LOSS_PARSE_BUDGET);
+    stream__lose_sync(conn, stream__of(conn, cur), cur->is_request, PODLENS_LOSS_PARSE_BUDGET);
   }
 }
 
@@ -102,11 +102,17 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (!conn) {
     return TC_ACT_UNSPEC;
   }
+  /* Policy changes reach open connections too (a query no longer kept is no longer kept). */
+  if (conn->capture_flags != sel->capture_flags || conn->policy_id != sel->policy_id) {
+    conn->capture_flags = sel->capture_flags;
+    conn->policy_id = sel->policy_id;
+  }
   struct podlens_stream_state *s = stream__of(conn, &cur);
-  if (conn__place_segment(s, &seg, &cur) == 0) {
+  if (conn__place_segment(conn, s, &seg, &cur) == 0) {
     parse_payload(skb, conn, &cur);
   }
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
+    pending__drop_all(conn);
     bpf_map_delete_elem(&pl_conns, &cur.key);
   }
   return TC_ACT_UNSPEC;

@@ -19,6 +19,9 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
   if (conn && !fresh_syn) {
     return conn;
   }
+  if (conn) {
+    pending__drop_all(conn); /* a new connection on the same tuple replaces this one */
+  }
   if (!fresh_syn) {
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {
       return NULL;
@@ -49,11 +52,16 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
   return bpf_map_lookup_elem(&pl_conns, &cur->key);
 }
 
+/* A segment further behind than this is not a retransmission but a stream we lost track of
+ * (state left from an earlier connection on the same tuple, say). */
+#define PODLENS_SEQ_BEHIND_MAX (16u << 20)
+
 /*
  * Places the segment in its stream by sequence number. Returns 0 when the payload from
  * cur->off on is new bytes to parse, -1 when there is nothing new.
  */
-static __always_inline int conn__place_segment(struct podlens_stream_state *s,
+static __always_inline int conn__place_segment(struct podlens_conn_state *conn,
+                                               struct podlens_stream_state *s,
                                                const struct tcp_segment *seg,
                                                struct parse_cursor *cur) {
   __u32 seq = seg->seq;
@@ -71,18 +79,20 @@ static __always_inline int conn__place_segment(struct podlens_stream_state *s,
   }
   __s32 ahead = (__s32)(seq - s->next_seq);
   __u32 end_seq = seq + seg->payload_len;
-  if (ahead < 0) {
+  if (ahead < 0 && (__u32)(-ahead) <= PODLENS_SEQ_BEHIND_MAX) {
     /* Retransmission: parse only what goes past what was already seen. */
     __u32 seen = (__u32)(-ahead);
     if (seen >= seg->payload_len) {
       return -1;
     }
     cur->off = seen;
-  } else if (ahead > 0) {
-    if (s->phase == PODLENS_PHASE_BODY_LENGTH && (__u64)ahead < s->body_remaining) {
-      s->body_remaining -= ahead; /* the missing bytes were body: framing survives */
+  } else if (ahead != 0) {
+    if (ahead > 0 && s->phase == PODLENS_PHASE_BODY_LENGTH &&
+        (__u64)ahead <= s->body_remaining) {
+      /* The missing bytes were body: framing survives (the step ends a body left at 0). */
+      s->body_remaining -= ahead;
     } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE) {
-      stream__lose_sync(s, PODLENS_LOSS_SEQ_GAP);
+      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_SEQ_GAP);
     }
   }
   s->next_seq = end_seq;

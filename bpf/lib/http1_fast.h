@@ -91,8 +91,10 @@ static __always_inline void chunk__masks(struct podlens_scratch *scratch, __u32 
   for (int w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
     __u64 x = *(const __u64 *)(chunk + 8 * w);
     mask__set_word(&m->newline, w, swar__compress(swar__eq(x, '\n')));
+    mask__set_word(&m->carriage, w, swar__compress(swar__eq(x, '\r')));
   }
   mask__limit(&m->newline, n);
+  mask__limit(&m->carriage, n);
   if (request_line) {
     /* Only the words up to the first newline: the request line is all these masks serve. */
     __u32 first_nl = mask__next(&m->newline, 0);
@@ -139,7 +141,8 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
   if (path_end < end && chunk[CHUNK_INDEX(path_end)] == '?') {
     version_sp = mask__next(&m->ends_query, path_end);
   }
-  if (method == PODLENS_METHOD_UNKNOWN || path_end == path_from || version_sp >= end ||
+  if (method == PODLENS_METHOD_UNKNOWN || path_end == path_from ||
+      chunk[CHUNK_INDEX(path_from)] != '/' || version_sp >= end ||
       chunk[CHUNK_INDEX(version_sp)] != ' ' || end - version_sp != 9) {
     return -1;
   }
@@ -258,7 +261,7 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
   }
   __u32 total = s->header_bytes + (end - i);
   if (total >= PODLENS_HEADER_BLOCK_MAX) {
-    stream__lose_sync(s, PODLENS_LOSS_HEADER_TOO_LONG);
+    stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
     return 0;
   }
   s->header_bytes = total;
@@ -272,7 +275,7 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     }
     http1__feed_header_value(s, scratch, value_from, end);
     if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
-      stream__lose_sync(s, PODLENS_LOSS_UNPARSABLE);
+      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
   }
@@ -301,7 +304,8 @@ static __always_inline int fast__next_line(struct podlens_scratch *scratch, __u3
   }
   *nl = at;
   *end = at > i && scratch->chunk[CHUNK_INDEX(at - 1)] == '\r' ? at - 1 : at;
-  return 0;
+  /* A CR inside the line: the byte machine's rule (CRs are dropped) decides, not words. */
+  return mask__next(&scratch->masks.carriage, i) < *end ? -1 : 0;
 }
 
 /*

@@ -59,11 +59,37 @@ pending__oldest(struct podlens_conn_state *conn) {
   return &conn->pending[conn->tail & (PODLENS_PENDING_MAX - 1)];
 }
 
-/* Drops the framing of the current message: skip bytes until a segment starts a message. */
-static __always_inline void stream__lose_sync(struct podlens_stream_state *s, __u32 reason) {
+/* Drops every request still waiting for a response, counting them. Response side only
+ * (it owns tail), or when the connection's state goes away. */
+static __always_inline void pending__drop_all(struct podlens_conn_state *conn) {
+  __u32 waiting = conn->head - conn->tail;
+  if (waiting) {
+    loss__add(PODLENS_LOSS_REQUEST_UNANSWERED, waiting);
+    conn->tail = conn->head;
+  }
+}
+
+/*
+ * Drops the framing of the current message: skip bytes until a segment starts a message.
+ * When the response stream loses it, the requests waiting go too: the next response that
+ * can be framed may answer any of them, and a wrong pairing would be worse than a loss.
+ */
+__noinline int http1__lose_sync(struct podlens_conn_state *conn, struct podlens_stream_state *s,
+                                __u32 is_request, __u32 reason) {
+  if (!conn || !s) {
+    return 0;
+  }
   loss__count(reason);
   s->phase = PODLENS_PHASE_RESYNC;
+  if (!is_request) {
+    pending__drop_all(conn);
+  }
+  return 0;
 }
+
+/* A rare path: a global function, so its call sites cost the verifier little. */
+#define stream__lose_sync(conn, s, is_request, reason) \
+  http1__lose_sync((conn), (s), (is_request), (reason))
 
 static __always_inline void line__reset_header(struct podlens_stream_state *s) {
   s->line_len = 0;
@@ -147,7 +173,7 @@ static __always_inline void message__request_headers_end(struct podlens_conn_sta
     conn->head++;
   }
   if (s->message_flags & PODLENS_MSG_CHUNKED) {
-    stream__lose_sync(s, PODLENS_LOSS_UNSUPPORTED_FRAMING);
+    stream__lose_sync(conn, s, 1, PODLENS_LOSS_UNSUPPORTED_FRAMING);
   } else if ((s->message_flags & PODLENS_MSG_CONTENT_LENGTH) && s->value > 0) {
     s->phase = PODLENS_PHASE_BODY_LENGTH;
     s->body_remaining = s->value;
@@ -177,7 +203,7 @@ static __always_inline void message__response_headers_end(struct podlens_conn_st
     s->phase = s->status == 101 ? PODLENS_PHASE_BODY_UNTIL_CLOSE : PODLENS_PHASE_IDLE;
   } else if (s->message_flags & PODLENS_MSG_CHUNKED) {
     message__complete_response(conn, s, cur, PODLENS_EVENT_NO_BODY_FRAMING);
-    stream__lose_sync(s, PODLENS_LOSS_UNSUPPORTED_FRAMING);
+    stream__lose_sync(conn, s, 0, PODLENS_LOSS_UNSUPPORTED_FRAMING);
   } else if (s->message_flags & PODLENS_MSG_CONTENT_LENGTH) {
     if (s->value == 0) {
       message__complete_response(conn, s, cur, 0);

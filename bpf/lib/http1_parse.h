@@ -92,6 +92,14 @@ static __always_inline int request_line__feed(struct podlens_conn_state *conn,
     if (b < 0x21 || b == 0x7f) {
       return -1;
     }
+    if (slot->path_len == 0 && b != '/' &&
+        (b != '?' || (conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY))) {
+      /* Absolute URI, authority or '*': it may hold a host or credentials, so none of it
+       * is captured (the query state skips to the version). */
+      slot->flags |= PODLENS_EVENT_NOT_ORIGIN_FORM;
+      s->line_state = PODLENS_LINE_QUERY;
+      return 0;
+    }
     if (b == '?' && !(conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY)) {
       s->line_state = PODLENS_LINE_QUERY;
       return 0;
@@ -303,6 +311,9 @@ __noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cu
   }
   struct podlens_stream_state *s = stream__of(conn, cur);
   if (s->phase == PODLENS_PHASE_IDLE) {
+    if (b == '\r' || b == '\n') {
+      return 1; /* empty lines before a message are to be ignored (RFC 9112 2.2) */
+    }
     message__start(conn, s, cur);
   }
   if (b == '\r') {
@@ -314,7 +325,7 @@ __noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cu
       return 0;
     }
     if (line__end(conn, s, cur) < 0) {
-      stream__lose_sync(s, PODLENS_LOSS_UNPARSABLE);
+      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
     return 1;
@@ -322,18 +333,18 @@ __noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cu
   if (s->phase == PODLENS_PHASE_START_LINE) {
     int err = cur->is_request ? request_line__feed(conn, s, b) : status_line__feed(s, b);
     if (err < 0) {
-      stream__lose_sync(s, PODLENS_LOSS_UNPARSABLE);
+      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
     if (++s->line_len >= PODLENS_START_LINE_MAX) {
-      stream__lose_sync(s, PODLENS_LOSS_HEADER_TOO_LONG);
+      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
       return 0;
     }
     return 1;
   }
   s->line_len++;
   if (++s->header_bytes >= PODLENS_HEADER_BLOCK_MAX) {
-    stream__lose_sync(s, PODLENS_LOSS_HEADER_TOO_LONG);
+    stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
     return 0;
   }
   header_line__feed(s, b);

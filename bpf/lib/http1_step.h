@@ -35,9 +35,10 @@ static __always_inline int http1__starts_message(struct __sk_buff *skb,
 }
 
 /*
- * One parse step over the current skb: skips a body span, or feeds up to
- * PODLENS_PARSE_CHUNK bytes of start line / headers. A global function so the verifier
- * checks it once, not once per loop iteration of the caller.
+ * One parse step: skips a body span, or loads the next PODLENS_PARSE_CHUNK bytes and takes
+ * the whole lines in them on the fast path, or else feeds the bytes of the current line to
+ * the byte machine up to its end. A global function so the verifier checks it once, not once
+ * per iteration of the caller's loop.
  * Returns 1 when there is more to do in this skb, 0 when done with it.
  */
 __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,

@@ -62,6 +62,7 @@ struct mask128 {
 /* Byte masks of one chunk. Bits past the loaded length are 0. */
 struct chunk_masks {
   struct mask128 newline;    /* '\n' */
+  struct mask128 carriage;   /* '\r' */
   struct mask128 space;      /* ' ' */
   struct mask128 ends_path;  /* below 0x21, DEL, or '?' when the query is stripped */
   struct mask128 ends_query; /* below 0x21 or DEL */
@@ -88,9 +89,11 @@ static __always_inline struct podlens_scratch *scratch__get(void) {
   return bpf_map_lookup_elem(&pl_scratch, &zero);
 }
 
-static __always_inline void loss__count(__u32 reason) {
+static __always_inline void loss__add(__u32 reason, __u64 n) {
   __u64 *counter = bpf_map_lookup_elem(&pl_losses, &reason);
   if (counter) {
-    *counter += 1; /* per-CPU slot: no atomic needed */
+    *counter += n; /* per-CPU slot: no atomic needed */
   }
 }
+
+static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }

@@ -39,7 +39,7 @@ static __always_inline int packet__tcp(struct __sk_buff *skb, void *data, void *
     return -1;
   }
   __u32 doff = tcp->doff * 4;
-  if (doff < sizeof(*tcp) || doff > ip_payload_len) {
+  if (doff < sizeof(*tcp) || (ip_payload_len && doff > ip_payload_len)) {
     return -1;
   }
   seg->src_port = bpf_ntohs(tcp->source);
@@ -49,7 +49,7 @@ static __always_inline int packet__tcp(struct __sk_buff *skb, void *data, void *
   seg->payload_off = l4_off + doff;
   /* The IP length can be 0 (BIG TCP/jumbo) or exceed what the skb holds (bad input). */
   __u32 skb_payload = skb->len > seg->payload_off ? skb->len - seg->payload_off : 0;
-  __u32 ip_payload = ip_payload_len - doff;
+  __u32 ip_payload = ip_payload_len ? ip_payload_len - doff : 0;
   seg->payload_len = ip_payload && ip_payload < skb_payload ? ip_payload : skb_payload;
   return 0;
 }

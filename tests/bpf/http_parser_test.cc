@@ -299,6 +299,49 @@ std::vector<ParserCase> parserCases() {
        {},
        {{PODLENS_LOSS_HEADER_TOO_LONG, 1}}},
 
+      {"response framing lost: the waiting request is dropped, later pairs stay right",
+       [](TcpFlow& f) {
+         std::string huge = "HTTP/1.1 200 OK\r\n" + bulkHeaders(170) + "\r\n";
+         std::vector<size_t> cuts;
+         for (size_t at = 1448; at < huge.size(); at += 1448) {
+           cuts.push_back(at);
+         }
+         return concat({{f.client(request("GET", "/one"))}, f.serverSplit(huge, cuts),
+                        {f.client(request("GET", "/two"))}, {f.server(response(404))},
+                        {f.client(request("GET", "/three"))}, {f.server(response(500))}});
+       },
+       {{PODLENS_METHOD_GET, "/two", 404}, {PODLENS_METHOD_GET, "/three", 500}},
+       {{PODLENS_LOSS_HEADER_TOO_LONG, 1}, {PODLENS_LOSS_REQUEST_UNANSWERED, 1}}},
+
+      {"a gap ending exactly at the body end keeps framing",
+       [](TcpFlow& f) {
+         std::vector<Segment> out{f.client(request("GET", "/one")),
+                                  f.server("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")};
+         f.server("0123456789");  // the whole body is lost in the network
+         return concat({out, {f.client(request("GET", "/two"))}, {f.server(response(201))}});
+       },
+       {{PODLENS_METHOD_GET, "/one", 200}, {PODLENS_METHOD_GET, "/two", 201}}},
+
+      {"RST while a request waits is counted",
+       [](TcpFlow& f) { return std::vector<Segment>{f.client(request("GET", "/x")), f.serverRst()}; },
+       {},
+       {{PODLENS_LOSS_REQUEST_UNANSWERED, 1}}},
+
+      {"empty lines between messages are ignored",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("POST", "/a", "", "ab") + "\r\n" + request("GET", "/q"))},
+                        {f.server(response(200) + response(201))}});
+       },
+       {{PODLENS_METHOD_POST, "/a", 200}, {PODLENS_METHOD_GET, "/q", 201}}},
+
+      {"absolute-form target is not captured (it can hold credentials)",
+       [](TcpFlow& f) {
+         return concat({{f.client("GET http://alice:s3cret@internal.svc/admin?t=x HTTP/1.1\r\n"
+                                  "Host: internal.svc\r\n\r\n")},
+                        {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "", 200, PODLENS_EVENT_NOT_ORIGIN_FORM}}},
+
       {.name = "connection picked up mid-stream at a request line",
        .traffic =
            [](TcpFlow& f) {

@@ -123,5 +123,37 @@ TEST(Robustness, ConnectionTableFullEvictsAndCountsTheLoss) {
   EXPECT_EQ(lost % 2, 0u);
 }
 
+TEST(Robustness, Ipv4TotalLengthZeroTakesTheLengthFromTheSkb) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h;
+  h.select(8080, PODLENS_DIR_INBOUND);
+  TcpFlow flow({"10.6.0.2", 44000}, {"10.6.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck()});
+  Segment big = flow.client(simpleRequest("/big-tcp"));
+  big.frame[14 + 2] = 0;  // IPv4 total length 0, as BIG TCP GSO packets carry it
+  big.frame[14 + 3] = 0;
+  h.runAll({big, flow.server(kOkResponse)});
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(eventPath(events[0]), "/big-tcp");
+}
+
+TEST(Robustness, SelectorChangesReachOpenConnections) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h;
+  h.select(8080, PODLENS_DIR_INBOUND, PODLENS_CAPTURE_KEEP_QUERY, /*policyId=*/1);
+  TcpFlow flow({"10.6.0.2", 44001}, {"10.6.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(simpleRequest("/s?q=1")),
+            flow.server(kOkResponse)});
+  h.select(8080, PODLENS_DIR_INBOUND, 0, /*policyId=*/2);  // the policy stops keeping queries
+  h.runAll({flow.client(simpleRequest("/s?q=2")), flow.server(kOkResponse)});
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(eventPath(events[0]), "/s?q=1");
+  EXPECT_EQ(events[0].policy_id, 1u);
+  EXPECT_EQ(eventPath(events[1]), "/s");
+  EXPECT_EQ(events[1].policy_id, 2u);
+}
+
 }  // namespace
 }  // namespace podlens::test

@@ -38,6 +38,9 @@ std::vector<Conversation> conversations() {
       {"http10_close",
        "HEAD /status HTTP/1.0\r\nConnection: close\r\n\r\n",
        "HTTP/1.0 204 No Content\r\nX-A: b\r\n\r\n"},
+      {"carriage_return_inside_lines",  // CRs are dropped wherever they stand: "1\r3" is 13
+       "POST /p HTTP/1.1\r\nContent-Length: 1\r3\r\nX-A: b\rc\r\n\r\n0123456789abc",
+       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
       {"bare_lf_lines",
        "DELETE /items/7 HTTP/1.1\nHost: h\n\n",
        "HTTP/1.1 500 Internal Server Error\nContent-Length: 2\n\nno"},

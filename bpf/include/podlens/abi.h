@@ -76,7 +76,10 @@ enum podlens_loss_reason {
   PODLENS_LOSS_UNMATCHED_RESPONSE = 8, /* a response with no pending request */
   PODLENS_LOSS_PARSE_BUDGET = 9,      /* one skb needed more parse steps than allowed */
   PODLENS_LOSS_UNSUPPORTED_FRAMING = 10, /* body framing not followed yet (chunked) */
-  PODLENS_LOSS__COUNT = 11,
+  PODLENS_LOSS_REQUEST_UNANSWERED = 11, /* requests dropped before their response: the
+                                           response stream lost its framing, or the
+                                           connection closed or was replaced first */
+  PODLENS_LOSS__COUNT = 12,
 };
 
 /* podlens_selectors key. Written only by user space, read by BPF. */
@@ -205,6 +208,8 @@ enum podlens_event_flags {
   PODLENS_EVENT_HTTP10 = 1 << 1,         /* the request was HTTP/1.0 */
   PODLENS_EVENT_ENDED_BY_CLOSE = 1 << 2, /* response body ended at FIN (no length) */
   PODLENS_EVENT_NO_BODY_FRAMING = 1 << 3, /* sent before the body end could be found */
+  PODLENS_EVENT_NOT_ORIGIN_FORM = 1 << 4, /* target was not a path (absolute URI, authority,
+                                             '*'): nothing of it captured */
 };
 
 /* One completed HTTP transaction, sent through the podlens_events ring buffer. */
