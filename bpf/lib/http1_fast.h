@@ -2,8 +2,8 @@
 /*
  * Line-at-a-time fast path of the HTTP/1.x parser. When a whole line lies in the loaded
  * chunk, it is handled with word operations: one SWAR pass over the chunk marks newlines,
- * spaces and path terminators as bit masks (one bit per byte), and lines are classified by comparing
- * lower-cased words. Whatever it is not sure of (a line split across segments, anything
+ * spaces and path terminators in bit masks (a bit per byte), and lines are classified by
+ * comparing lower-cased words. Whatever it is not sure of (a line split across segments, anything
  * unusual) it leaves to the byte-level state machine of http1_parse.h, which stays the
  * reference: both must leave the stream in the same state.
  */
