@@ -10,7 +10,8 @@
 #include "lib/http1_message.h"
 
 /* Bytes the parser reads per step; line masks are one bit per byte of a chunk. */
-_Static_assert(PODLENS_PARSE_CHUNK == 64 || PODLENS_PARSE_CHUNK == 128, "chunk masks are two u64 (struct mask128)");
+/* Masks are struct mask128: a chunk of 64 or 128 bytes. */
+_Static_assert(PODLENS_PARSE_CHUNK == 64 || PODLENS_PARSE_CHUNK == 128, "chunk size");
 #define CHUNK_INDEX(i) ((i) & (2 * PODLENS_PARSE_CHUNK - 1)) /* a bound the verifier sees */
 
 #define HDR_CONTENT_LENGTH (1 << 0)
@@ -25,7 +26,8 @@ struct packed_text {
   __u64 w0, w1, w2;
   __u32 len;
 };
-#define TEXT_CONTENT_LENGTH ((struct packed_text){0x2d746e65746e6f63ULL, 0x003a6874676e656cULL, 0, 15})
+#define TEXT_CONTENT_LENGTH \
+  ((struct packed_text){0x2d746e65746e6f63ULL, 0x003a6874676e656cULL, 0, 15})
 #define TEXT_TRANSFER_ENCODING \
   ((struct packed_text){0x726566736e617274ULL, 0x6e69646f636e652dULL, 0x3a67ULL, 18})
 #define TEXT_CONNECTION ((struct packed_text){0x697463656e6e6f63ULL, 0x3a6e6fULL, 0, 11})

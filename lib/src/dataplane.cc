@@ -46,7 +46,9 @@ Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& optio
   return plane;
 }
 
-int DataPlane::ingressProgramFd() const { return bpf_program__fd(skeleton_->progs.podlens_ingress); }
+int DataPlane::ingressProgramFd() const {
+  return bpf_program__fd(skeleton_->progs.podlens_ingress);
+}
 int DataPlane::egressProgramFd() const { return bpf_program__fd(skeleton_->progs.podlens_egress); }
 int DataPlane::selectorsFd() const { return bpf_map__fd(skeleton_->maps.pl_selectors); }
 int DataPlane::connsFd() const { return bpf_map__fd(skeleton_->maps.pl_conns); }

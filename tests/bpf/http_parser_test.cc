@@ -323,7 +323,9 @@ std::vector<ParserCase> parserCases() {
        {{PODLENS_METHOD_GET, "/one", 200}, {PODLENS_METHOD_GET, "/two", 201}}},
 
       {"RST while a request waits is counted",
-       [](TcpFlow& f) { return std::vector<Segment>{f.client(request("GET", "/x")), f.serverRst()}; },
+       [](TcpFlow& f) {
+         return std::vector<Segment>{f.client(request("GET", "/x")), f.serverRst()};
+       },
        {},
        {{PODLENS_LOSS_REQUEST_UNANSWERED, 1}}},
 

@@ -22,9 +22,8 @@ T orThrow(Result<T> result, const char* what) {
 
 BpfHarness::BpfHarness(DataPlaneOptions options) {
   plane_ = orThrow(DataPlane::load(options), "load");
-  reader_ = orThrow(EventReader::open(plane_->eventsFd(),
-                                      [this](const podlens_http_event& e) { events_.push_back(e); }),
-                    "ring buffer");
+  auto collect = [this](const podlens_http_event& e) { events_.push_back(e); };
+  reader_ = orThrow(EventReader::open(plane_->eventsFd(), collect), "ring buffer");
 }
 
 void BpfHarness::select(uint16_t port, uint8_t direction, uint8_t captureFlags,

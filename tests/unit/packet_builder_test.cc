@@ -12,7 +12,8 @@ uint32_t be32(const std::vector<uint8_t>& f, size_t at) {
 }
 
 TEST(PacketBuilder, Ipv4FrameHasValidLengthsAndChecksum) {
-  auto f = PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").tcp(1234, 80).seq(77).payload("abc").build();
+  auto f =
+      PacketBuilder().ipv4("10.0.0.1", "10.0.0.2").tcp(1234, 80).seq(77).payload("abc").build();
   ASSERT_EQ(f.size(), 14u + 20 + 20 + 3);
   EXPECT_EQ(be16(f, 12), 0x0800);
   EXPECT_EQ(be16(f, 14 + 2), 20 + 20 + 3);
