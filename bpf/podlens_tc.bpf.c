@@ -64,7 +64,7 @@ static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_
     }
   }
   if (cur->off < cur->payload_len) {
-    stream__lose_sync(conn, stream__of(conn, cur), cur->is_request, PODLENS_LOSS_PARSE_BUDGET);
+    http1__lose_sync(conn, stream__of(conn, cur), cur->is_request, PODLENS_LOSS_PARSE_BUDGET);
   }
 }
 

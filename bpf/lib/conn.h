@@ -92,7 +92,7 @@ static __always_inline int conn__place_segment(struct podlens_conn_state *conn,
       /* The missing bytes were body: framing survives (the step ends a body left at 0). */
       s->body_remaining -= ahead;
     } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE) {
-      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_SEQ_GAP);
+      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_SEQ_GAP);
     }
   }
   s->next_seq = end_seq;

@@ -261,7 +261,7 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
   }
   __u32 total = s->header_bytes + (end - i);
   if (total >= PODLENS_HEADER_BLOCK_MAX) {
-    stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
+    http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
     return 0;
   }
   s->header_bytes = total;
@@ -275,7 +275,7 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     }
     http1__feed_header_value(s, scratch, value_from, end);
     if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
-      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
+      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
   }

@@ -327,7 +327,7 @@ __noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cu
       return 0;
     }
     if (line__end(conn, s, cur) < 0) {
-      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
+      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
     return 1;
@@ -335,18 +335,18 @@ __noinline int http1__feed_byte(struct podlens_conn_state *conn, struct parse_cu
   if (s->phase == PODLENS_PHASE_START_LINE) {
     int err = cur->is_request ? request_line__feed(conn, s, b) : status_line__feed(s, b);
     if (err < 0) {
-      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
+      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
       return 0;
     }
     if (++s->line_len >= PODLENS_START_LINE_MAX) {
-      stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
+      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
       return 0;
     }
     return 1;
   }
   s->line_len++;
   if (++s->header_bytes >= PODLENS_HEADER_BLOCK_MAX) {
-    stream__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
+    http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
     return 0;
   }
   header_line__feed(s, b);
