@@ -8,27 +8,46 @@
 #include <cstring>
 #include <vector>
 
+#include "errors.hpp"
 #include "podlens_tc.skel.h"
 
 namespace podlens {
-namespace {
 
-Error errnoError(const std::string& what, int err) {
-  return Error{what + ": " + std::strerror(err < 0 ? -err : err)};
+DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
+    : skeleton_(skeleton), fds_(fds), ownsFds_(ownsFds) {}
+
+DataPlane::~DataPlane() {
+  if (ownsFds_) {
+    for (int fd : {fds_.ingress, fds_.egress, fds_.selectors, fds_.ports, fds_.conns,
+                   fds_.events, fds_.losses}) {
+      if (fd >= 0) {
+        close(fd);
+      }
+    }
+  }
+  if (skeleton_ != nullptr) {
+    podlens_tc__destroy(skeleton_);
+  }
 }
 
-}  // namespace
-
-DataPlane::DataPlane(podlens_tc* skeleton) : skeleton_(skeleton) {}
-
-DataPlane::~DataPlane() { podlens_tc__destroy(skeleton_); }
+DataPlane::Fds DataPlane::skeletonFds(const podlens_tc* skel) {
+  Fds fds;
+  fds.ingress = bpf_program__fd(skel->progs.podlens_ingress);
+  fds.egress = bpf_program__fd(skel->progs.podlens_egress);
+  fds.selectors = bpf_map__fd(skel->maps.pl_selectors);
+  fds.ports = bpf_map__fd(skel->maps.pl_ports);
+  fds.conns = bpf_map__fd(skel->maps.pl_conns);
+  fds.events = bpf_map__fd(skel->maps.pl_events);
+  fds.losses = bpf_map__fd(skel->maps.pl_losses);
+  return fds;
+}
 
 Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& options) {
   podlens_tc* skel = podlens_tc__open();
   if (skel == nullptr) {
     return errnoError("opening the podlens_tc BPF object", errno);
   }
-  std::unique_ptr<DataPlane> plane(new DataPlane(skel));
+  std::unique_ptr<DataPlane> plane(new DataPlane(skel, Fds{}, false));
   int err = bpf_map__set_max_entries(skel->maps.pl_conns, options.maxConnections);
   if (err == 0) {
     err = bpf_map__set_max_entries(skel->maps.pl_events, options.ringBufferBytes);
@@ -43,18 +62,17 @@ Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& optio
         "verifier log is on stderr)",
         err);
   }
+  plane->fds_ = skeletonFds(skel);
   return plane;
 }
 
-int DataPlane::ingressProgramFd() const {
-  return bpf_program__fd(skeleton_->progs.podlens_ingress);
-}
-int DataPlane::egressProgramFd() const { return bpf_program__fd(skeleton_->progs.podlens_egress); }
-int DataPlane::selectorsFd() const { return bpf_map__fd(skeleton_->maps.pl_selectors); }
-int DataPlane::connsFd() const { return bpf_map__fd(skeleton_->maps.pl_conns); }
-int DataPlane::eventsFd() const { return bpf_map__fd(skeleton_->maps.pl_events); }
-int DataPlane::lossesFd() const { return bpf_map__fd(skeleton_->maps.pl_losses); }
-int DataPlane::portsFd() const { return bpf_map__fd(skeleton_->maps.pl_ports); }
+int DataPlane::ingressProgramFd() const { return fds_.ingress; }
+int DataPlane::egressProgramFd() const { return fds_.egress; }
+int DataPlane::selectorsFd() const { return fds_.selectors; }
+int DataPlane::connsFd() const { return fds_.conns; }
+int DataPlane::eventsFd() const { return fds_.events; }
+int DataPlane::lossesFd() const { return fds_.losses; }
+int DataPlane::portsFd() const { return fds_.ports; }
 
 Status DataPlane::putSelector(const podlens_selector_key& key,
                               const podlens_selector_value& value) {
@@ -135,6 +153,25 @@ Result<podlens_conn_state> DataPlane::lookupConnection(const podlens_conn_key& k
     return errnoError("looking up connection " + toString(key), errno);
   }
   return state;
+}
+
+Result<std::vector<std::pair<podlens_selector_key, podlens_selector_value>>>
+DataPlane::listSelectors() const {
+  std::vector<std::pair<podlens_selector_key, podlens_selector_value>> out;
+  podlens_selector_key key{};
+  podlens_selector_key next{};
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(selectorsFd(), prev, &next) == 0) {
+    podlens_selector_value value{};
+    if (bpf_map_lookup_elem(selectorsFd(), &next, &value) == 0) {
+      out.emplace_back(next, value);
+    } else if (errno != ENOENT) {  // ENOENT: deleted while walking
+      return errnoError("reading selector " + toString(next), errno);
+    }
+    key = next;
+    prev = &key;
+  }
+  return out;
 }
 
 Result<std::unique_ptr<EventReader>> EventReader::open(int ringBufferFd, Handler handler) {

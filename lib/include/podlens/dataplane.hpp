@@ -10,6 +10,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 struct podlens_tc;  // the generated skeleton
 struct ring_buffer;
@@ -23,11 +25,42 @@ struct DataPlaneOptions {
 
 using LossCounters = std::array<uint64_t, PODLENS_LOSS__COUNT>;
 
-// The loaded programs and maps of bpf/podlens_tc.bpf.c. Not copyable, not movable: it owns
-// the skeleton; hold it by unique_ptr.
+// Pin layout under a bpffs root (default kDefaultBpffsRoot):
+//   <root>/dataplane/prog_ingress, prog_egress     the programs
+//   <root>/dataplane/pl_selectors, pl_ports, ...   every map of the object, by its name
+//   <root>/links/<containerId>-<ifname>-ingress|egress   tcx links (see attach.hpp)
+// <root>/dataplane appears whole or not at all: loaders pin into <root>/staging-<pid> and
+// rename() it, holding flock() on the <root> directory. (bpffs refuses names containing a dot,
+// so the staging directory cannot be a hidden ".staging-<pid>", and map ".rodata" is pinned as
+// "rodata".)
+inline constexpr const char* kDefaultBpffsRoot = "/sys/fs/bpf/podlens";
+std::string dataplanePinDir(const std::string& bpffsRoot);  // <root>/dataplane
+std::string linksPinDir(const std::string& bpffsRoot);      // <root>/links
+
+// Mounts bpffs at mountPoint (creating the directory) unless a bpffs is mounted there already.
+Status ensureBpffs(const std::string& mountPoint);
+// Creates bpffsRoot (and its links/ directory) and checks it lives on a bpffs; when it is
+// below /sys/fs/bpf, mounts bpffs there first if needed.
+Status ensurePinRoot(const std::string& bpffsRoot);
+
+// The loaded programs and maps of bpf/podlens_tc.bpf.c: either a skeleton this process loaded
+// (load) or file descriptors of pinned objects (openPinned). Not copyable, not movable; hold it
+// by unique_ptr.
 class DataPlane {
  public:
+  // Loads the object embedded in this binary (the podlens_tc skeleton). Not pinned.
   static Result<std::unique_ptr<DataPlane>> load(const DataPlaneOptions& options);
+  // Opens the programs and maps pinned under <bpffsRoot>/dataplane. Fails with a clear error if
+  // they are missing, or if a map's type or key/value sizes do not match this build's ABI.
+  static Result<std::unique_ptr<DataPlane>> openPinned(const std::string& bpffsRoot);
+  // openPinned if <bpffsRoot>/dataplane exists; else loads the embedded object ("the installed
+  // object" is the one compiled into this binary) and pins it there atomically, under the root's
+  // lock. *loadedNow (if given) tells which happened. bpffsRoot must exist (ensurePinRoot).
+  static Result<std::unique_ptr<DataPlane>> openOrLoadPinned(const std::string& bpffsRoot,
+                                                             const DataPlaneOptions& options,
+                                                             bool* loadedNow);
+  // Pins the programs and every map of a loaded skeleton into dir (which must exist).
+  Status pinAll(const std::string& dir) const;
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;
@@ -52,10 +85,26 @@ class DataPlane {
   size_t countConnections() const;
   // The state of one connection, if present.
   Result<podlens_conn_state> lookupConnection(const podlens_conn_key& key) const;
+  // Every selector, in map order.
+  Result<std::vector<std::pair<podlens_selector_key, podlens_selector_value>>> listSelectors()
+      const;
 
  private:
-  explicit DataPlane(podlens_tc* skeleton);
-  podlens_tc* skeleton_;
+  struct Fds {
+    int ingress = -1;
+    int egress = -1;
+    int selectors = -1;
+    int ports = -1;
+    int conns = -1;
+    int events = -1;
+    int losses = -1;
+  };
+  DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
+  static Fds skeletonFds(const podlens_tc* skeleton);
+
+  podlens_tc* skeleton_;  // null when opened from pins
+  Fds fds_;
+  bool ownsFds_;  // true for pinned objects: the fds are closed on destruction
 };
 
 // Reads podlens_http_event records from the pl_events ring buffer.

@@ -1,0 +1,239 @@
+// Pinned data plane: open the pins, or load the embedded object and publish it atomically.
+#include <podlens/dataplane.hpp>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "errors.hpp"
+#include "podlens_tc.skel.h"
+#include "unique_fd.hpp"
+
+namespace podlens {
+namespace {
+
+constexpr const char* kIngressPin = "prog_ingress";
+constexpr const char* kEgressPin = "prog_egress";
+
+// What a pinned map must look like to be this build's.
+struct MapShape {
+  const char* name;
+  uint32_t type;
+  uint32_t keySize;
+  uint32_t valueSize;
+  uint32_t maxEntries;  // 0: any (sized at load time)
+};
+
+constexpr MapShape kSelectors{"pl_selectors", BPF_MAP_TYPE_HASH, sizeof(podlens_selector_key),
+                              sizeof(podlens_selector_value), 0};
+constexpr MapShape kPorts{"pl_ports", BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+                          sizeof(podlens_port_filter), 1};
+constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_LRU_HASH, sizeof(podlens_conn_key),
+                          sizeof(podlens_conn_state), 0};
+constexpr MapShape kEvents{"pl_events", BPF_MAP_TYPE_RINGBUF, 0, 0, 0};
+constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+                           sizeof(uint64_t), PODLENS_LOSS__COUNT};
+
+constexpr const char* kIncompatible =
+    " (the pins come from an incompatible podlens build: stop its users, remove the pinned "
+    "directory and let the current version pin again)";
+
+Result<UniqueFd> openPin(const std::string& path) {
+  UniqueFd fd(bpf_obj_get(path.c_str()));
+  if (!fd.valid()) {
+    return errnoError("opening pinned object " + path, errno);
+  }
+  return fd;
+}
+
+Result<UniqueFd> openPinnedMap(const std::string& dir, const MapShape& shape) {
+  const std::string path = dir + "/" + shape.name;
+  auto fd = openPin(path);
+  if (!fd) {
+    return fd.error();
+  }
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0) {
+    return errnoError("reading map info of " + path, errno);
+  }
+  if (info.type != shape.type || info.key_size != shape.keySize ||
+      info.value_size != shape.valueSize ||
+      (shape.maxEntries != 0 && info.max_entries != shape.maxEntries)) {
+    return Error{"pinned map " + path + " has type " + std::to_string(info.type) + ", key " +
+                 std::to_string(info.key_size) + " B, value " + std::to_string(info.value_size) +
+                 " B, " + std::to_string(info.max_entries) + " entries; this build expects type " +
+                 std::to_string(shape.type) + ", key " + std::to_string(shape.keySize) +
+                 " B, value " + std::to_string(shape.valueSize) + " B" + kIncompatible};
+  }
+  return fd;
+}
+
+Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* pin,
+                                   const std::string& expectedName) {
+  const std::string path = dir + "/" + pin;
+  auto fd = openPin(path);
+  if (!fd) {
+    return fd.error();
+  }
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0) {
+    return errnoError("reading program info of " + path, errno);
+  }
+  if (info.type != BPF_PROG_TYPE_SCHED_CLS || expectedName != info.name) {
+    return Error{"pinned program " + path + " is '" + info.name + "' of type " +
+                 std::to_string(info.type) + ", expected " + expectedName + kIncompatible};
+  }
+  return fd;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+void removeTree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+// bpffs refuses names with a dot, so the staging directory is "staging-<pid>", not hidden.
+constexpr const char* kStagingPrefix = "staging-";
+
+// Leftovers of a loader that died between pinning and rename(). Called under the root lock.
+void removeStaleStaging(const std::string& root) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    if (entry.path().filename().string().rfind(kStagingPrefix, 0) == 0) {
+      removeTree(entry.path().string());
+    }
+  }
+}
+
+// flock() on the root directory: serialises loaders of every process on the node.
+Result<UniqueFd> lockRoot(const std::string& root) {
+  UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) {
+    return errnoError("opening pin root " + root, errno);
+  }
+  while (flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      return errnoError("locking pin root " + root, errno);
+    }
+  }
+  return fd;
+}
+
+// bpffs refuses dots in names: ".rodata" is pinned as "rodata".
+std::string pinName(const bpf_map* map) {
+  std::string name = bpf_map__name(map);
+  if (!name.empty() && name[0] == '.') {
+    name.erase(0, 1);
+  }
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpffsRoot) {
+  const std::string dir = dataplanePinDir(bpffsRoot);
+  std::vector<UniqueFd> held;
+  auto take = [&held](Result<UniqueFd> fd, int* slot) -> Status {
+    if (!fd) {
+      return fd.error();
+    }
+    *slot = fd->get();
+    held.push_back(std::move(fd.value()));
+    return ok();
+  };
+  Fds fds;
+  Status steps[] = {
+      take(openPinnedProgram(dir, kIngressPin, "podlens_ingress"), &fds.ingress),
+      take(openPinnedProgram(dir, kEgressPin, "podlens_egress"), &fds.egress),
+      take(openPinnedMap(dir, kSelectors), &fds.selectors),
+      take(openPinnedMap(dir, kPorts), &fds.ports),
+      take(openPinnedMap(dir, kConns), &fds.conns),
+      take(openPinnedMap(dir, kEvents), &fds.events),
+      take(openPinnedMap(dir, kLosses), &fds.losses),
+  };
+  for (const auto& step : steps) {
+    if (!step) {
+      return step.error();
+    }
+  }
+  for (auto& fd : held) {
+    fd.release();  // now owned by the DataPlane
+  }
+  return std::unique_ptr<DataPlane>(new DataPlane(nullptr, fds, true));
+}
+
+Status DataPlane::pinAll(const std::string& dir) const {
+  if (skeleton_ == nullptr) {
+    return Error{"pinning " + dir + ": this data plane was opened from pins, not loaded"};
+  }
+  if (bpf_obj_pin(fds_.ingress, (dir + "/" + kIngressPin).c_str()) != 0 ||
+      bpf_obj_pin(fds_.egress, (dir + "/" + kEgressPin).c_str()) != 0) {
+    return errnoError("pinning the programs in " + dir, errno);
+  }
+  bpf_map* map = nullptr;
+  bpf_object__for_each_map(map, skeleton_->obj) {
+    const std::string path = dir + "/" + pinName(map);
+    if (bpf_obj_pin(bpf_map__fd(map), path.c_str()) != 0) {
+      return errnoError("pinning map " + path, errno);
+    }
+  }
+  return ok();
+}
+
+Result<std::unique_ptr<DataPlane>> DataPlane::openOrLoadPinned(const std::string& bpffsRoot,
+                                                               const DataPlaneOptions& options,
+                                                               bool* loadedNow) {
+  if (loadedNow != nullptr) {
+    *loadedNow = false;
+  }
+  const std::string published = dataplanePinDir(bpffsRoot);
+  if (exists(published)) {  // published by rename(): whole or absent, no lock needed to read
+    return openPinned(bpffsRoot);
+  }
+  auto lock = lockRoot(bpffsRoot);
+  if (!lock) {
+    return lock.error();
+  }
+  if (exists(published)) {  // another loader won the race
+    return openPinned(bpffsRoot);
+  }
+  removeStaleStaging(bpffsRoot);
+  auto plane = load(options);
+  if (!plane) {
+    return plane.error();
+  }
+  const std::string staging = bpffsRoot + "/" + kStagingPrefix + std::to_string(getpid());
+  if (mkdir(staging.c_str(), 0700) != 0) {
+    return errnoError("creating " + staging, errno);
+  }
+  Status pinned = (*plane)->pinAll(staging);
+  if (pinned && rename(staging.c_str(), published.c_str()) != 0) {
+    pinned = errnoError("publishing " + staging + " as " + published, errno);
+  }
+  if (!pinned) {
+    removeTree(staging);
+    return pinned.error().context("pinning the data plane under " + bpffsRoot);
+  }
+  if (loadedNow != nullptr) {
+    *loadedNow = true;
+  }
+  return plane;
+}
+
+}  // namespace podlens

@@ -1,0 +1,173 @@
+// The lib/ contracts podlens-cni and the controller share, on the real kernel: pin layout and
+// atomic publication, ABI validation of pins, tcx and clsact attachment, queries, detach.
+#include <podlens/attach.hpp>
+#include <podlens/dataplane.hpp>
+
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "support/require_root.hpp"
+#include "support/scoped.hpp"
+#include "support/shell.hpp"
+
+namespace podlens::test {
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::unique_ptr<DataPlane> loadPinned(const std::string& root, bool* loadedNow = nullptr) {
+  auto made = ensurePinRoot(root);
+  EXPECT_TRUE(made.ok()) << (made ? "" : made.error().message);
+  auto plane = DataPlane::openOrLoadPinned(root, {}, loadedNow);
+  EXPECT_TRUE(plane.ok()) << (plane ? "" : plane.error().message);
+  return plane ? std::move(plane).value() : nullptr;
+}
+
+TEST(PinsTest, FirstLoaderPinsEverythingAtomicallyLaterOnesOpen) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  bool loadedNow = false;
+  auto first = loadPinned(root.path(), &loadedNow);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(loadedNow);
+  const std::string dir = dataplanePinDir(root.path());
+  for (const char* pin : {"prog_ingress", "prog_egress", "pl_selectors", "pl_ports", "pl_conns",
+                          "pl_events", "pl_losses", "pl_scratch"}) {
+    EXPECT_TRUE(exists(dir + "/" + pin)) << pin;
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(root.path())) {
+    EXPECT_EQ(entry.path().filename().string().rfind("staging", 0), std::string::npos);
+  }
+  auto second = loadPinned(root.path(), &loadedNow);
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(loadedNow);
+
+  podlens_selector_key key{};
+  key.ifindex = 42;
+  key.port = 8080;
+  podlens_selector_value value{};
+  value.protocol = PODLENS_PROTO_HTTP1;
+  value.policy_id = 9;
+  ASSERT_TRUE(second->putSelector(key, value).ok());
+  auto listed = first->listSelectors();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_TRUE(listed->front().first == key);
+  EXPECT_TRUE(listed->front().second == value);
+}
+
+TEST(PinsTest, ConcurrentLoadersPublishOnce) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  ASSERT_TRUE(ensurePinRoot(root.path()).ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> loads{0}, failures{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      bool loadedNow = false;
+      auto plane = DataPlane::openOrLoadPinned(root.path(), {}, &loadedNow);
+      failures += plane ? 0 : 1;
+      loads += loadedNow ? 1 : 0;
+    });
+  }
+  for (auto& t : threads) {
+    t.join();
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(loads.load(), 1);
+}
+
+TEST(PinsTest, OpenPinnedRejectsPinsOfAnotherBuild) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  const std::string selectors = dataplanePinDir(root.path()) + "/pl_selectors";
+  ASSERT_EQ(unlink(selectors.c_str()), 0);
+  int wrong = bpf_map_create(BPF_MAP_TYPE_HASH, "pl_selectors", 4, 4, 16, nullptr);
+  ASSERT_GE(wrong, 0);
+  ASSERT_EQ(bpf_obj_pin(wrong, selectors.c_str()), 0);
+  close(wrong);
+  auto reopened = DataPlane::openPinned(root.path());
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_NE(reopened.error().message.find("incompatible"), std::string::npos)
+      << reopened.error().message;
+}
+
+TEST(PinsTest, OpenPinnedSaysWhatIsMissing) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto opened = DataPlane::openPinned(root.path());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.error().message.find("prog_ingress"), std::string::npos);
+}
+
+TEST(PinsTest, EnsurePinRootRefusesADirectoryOutsideBpffs) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedDir dir;
+  auto made = ensurePinRoot(dir.path() + "/pins");
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.error().message.find("not on a bpffs"), std::string::npos);
+}
+
+class AttachTest : public ::testing::TestWithParam<AttachMode> {};
+
+TEST_P(AttachTest, AttachesBothDirectionsQueriesAndDetachesOnlyItsOwn) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  if (GetParam() == AttachMode::kTcx && !kernelHasTcx(plane->ingressProgramFd())) {
+    GTEST_SKIP() << "kernel without tcx (6.6+)";
+  }
+  ScopedVeth veth;
+  AttachTarget target{root.path(), "cid." + veth.name(), "eth0", veth.ifindex()};
+  auto before = queryAttached(target.ifindex, GetParam());
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before->ingress || before->egress);
+
+  auto attached = attachPrograms(target, GetParam(), plane->ingressProgramFd(),
+                                 plane->egressProgramFd());
+  ASSERT_TRUE(attached.ok()) << attached.error().message;
+  // A retried ADD replaces its own attachment.
+  ASSERT_TRUE(attachPrograms(target, GetParam(), plane->ingressProgramFd(),
+                             plane->egressProgramFd())
+                  .ok());
+  auto state = queryAttached(target.ifindex, GetParam());
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE(state->both());
+  const bool tcx = GetParam() == AttachMode::kTcx;
+  EXPECT_EQ(exists(linkPinPath(target, TcDirection::kIngress)), tcx);
+  EXPECT_EQ(exists(linkPinPath(target, TcDirection::kEgress)), tcx);
+  if (!tcx) {
+    auto shown = runShell("tc filter show dev " + veth.name() + " ingress");
+    EXPECT_NE(shown.out.find("handle 0x504c"), std::string::npos) << shown.out;
+    EXPECT_NE(shown.out.find("pref 2"), std::string::npos) << shown.out;
+  }
+
+  ASSERT_TRUE(detachPrograms(target).ok());
+  ASSERT_TRUE(detachPrograms(target).ok());  // idempotent
+  state = queryAttached(target.ifindex, GetParam());
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE(state->ingress || state->egress);
+  EXPECT_FALSE(exists(linkPinPath(target, TcDirection::kIngress)));
+  if (!tcx) {  // the qdisc stays: podlens never deletes one
+    EXPECT_NE(runShell("tc qdisc show dev " + veth.name()).out.find("clsact"), std::string::npos);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, AttachTest,
+                         ::testing::Values(AttachMode::kTcx, AttachMode::kClsact),
+                         [](const auto& info) { return std::string(attachModeName(info.param)); });
+
+}  // namespace
+}  // namespace podlens::test
