@@ -1,0 +1,175 @@
+#include "controller.hpp"
+
+#include <podlens/attach.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace podlens::daemon {
+namespace {
+
+timespec toTimespec(std::chrono::milliseconds interval) {
+  return timespec{static_cast<time_t>(interval.count() / 1000),
+                  static_cast<long>(interval.count() % 1000) * 1000000L};
+}
+
+controller::AggregatorOptions aggregatorOptions(const Options& options) {
+  controller::AggregatorOptions result;
+  if (!options.durationBuckets.empty()) {
+    result.buckets = options.durationBuckets;
+  }
+  result.maxSeriesPerPod = options.seriesPerPod;
+  return result;
+}
+
+}  // namespace
+
+Controller::Controller(const Options& options)
+    : options_(options), records_(options.stateDir) {}
+
+Controller::~Controller() {
+  http_.reset();  // no scrape sees a half-stopped controller
+  pump_.reset();
+}
+
+Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
+  std::unique_ptr<Controller> self(new Controller(options));
+  self->features_ = probeKernelFeatures();
+  if (auto status = self->openDataPlane(); !status) {
+    return status.error();
+  }
+  self->features_.tcx = kernelHasTcx(self->plane_->ingressProgramFd());
+  spdlog::info("{}", self->features_.summary());
+  self->metrics_ = std::make_unique<controller::Aggregator>(aggregatorOptions(options));
+  self->reconciler_ = std::make_unique<Reconciler>(
+      *self->plane_, *self->metrics_, std::make_unique<DirectoryPolicySource>(options.policyDir),
+      options.stateDir, options.podGracePeriod);
+  self->view_ = std::make_shared<NodeView>();
+  self->reconcileOnce();  // events are attributed from the first one on
+
+  Controller* raw = self.get();
+  auto pump = EventPump::start(self->plane_->eventsFd(), *self->metrics_,
+                               [raw] { return raw->view(); });
+  if (!pump) {
+    return pump.error();
+  }
+  self->pump_ = std::move(*pump);
+  auto http = HttpEndpoint::start(
+      options.metricsAddr.uri(),
+      HttpHandlers{[raw] { return raw->renderMetrics(); }, [raw] { return raw->ready_.load(); }});
+  if (!http) {
+    return http.error();
+  }
+  self->http_ = std::move(*http);
+  spdlog::info("serving /metrics, /healthz, /readyz on {}", options.metricsAddr.uri());
+  return self;
+}
+
+Status Controller::openDataPlane() {
+  if (!features_.ringBuffer) {
+    return Error{"this kernel has no BPF ring buffer (needs 5.8+); podlens cannot report events"};
+  }
+  if (auto status = ensurePinRoot(options_.bpffsRoot); !status) {
+    return status.error().context("preparing the pin root");
+  }
+  bool loadedNow = false;
+  DataPlaneOptions planeOptions{options_.maxConnections, options_.ringBufferBytes};
+  auto plane = DataPlane::openOrLoadPinned(options_.bpffsRoot, planeOptions, &loadedNow);
+  if (!plane) {
+    return plane.error();
+  }
+  plane_ = std::move(*plane);
+  if (loadedNow) {
+    spdlog::info("loaded the data plane and pinned it under {}", options_.bpffsRoot);
+  } else {
+    spdlog::info("reusing the data plane pinned under {} (attached pods stay attached)",
+                 options_.bpffsRoot);
+  }
+  return plane_->rebuildPortFilter();
+}
+
+int Controller::runUntilSignal(const sigset_t& signals) {
+  const timespec interval = toTimespec(options_.resyncInterval);
+  while (true) {
+    siginfo_t info{};
+    int signal = sigtimedwait(&signals, &info, &interval);
+    if (signal > 0) {
+      return signal;
+    }
+    if (errno == EAGAIN || errno == EINTR) {
+      reconcileOnce();
+    }
+  }
+}
+
+void Controller::reconcileOnce() {
+  auto report = reconciler_->step(Reconciler::Clock::now());
+  if (!report) {
+    reconcileErrors_.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("reconcile: {}", report.error().message);
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  view_ = report->view;
+  report_ = std::move(*report);
+  ready_ = true;
+}
+
+std::shared_ptr<const NodeView> Controller::view() const {
+  std::lock_guard lock(mutex_);
+  return view_;
+}
+
+std::string Controller::renderMetrics() const {
+  controller::TextWriter writer;
+  metrics_->render(writer);
+  renderSelfMetrics(writer);
+  return writer.take();
+}
+
+void Controller::renderSelfMetrics(controller::TextWriter& w) const {
+  using controller::MetricType;
+  ReconcileReport report;
+  {
+    std::lock_guard lock(mutex_);
+    report = report_;
+  }
+  w.family("podlens_build_info", "podlens version of this controller.", MetricType::Gauge);
+  w.sample("podlens_build_info", {{"version", PODLENS_VERSION}}, uint64_t{1});
+  w.counter("podlens_events_total", "Transaction events read from the kernel.",
+            pump_ ? pump_->events() : 0);
+  w.family("podlens_user_drops_total",
+           "Events read but not counted in a metric, by reason.", MetricType::Counter);
+  w.sample("podlens_user_drops_total", {{"reason", "malformed_record"}},
+           pump_ ? pump_->malformed() : 0);
+  w.sample("podlens_user_drops_total", {{"reason", "unknown_interface"}},
+           pump_ ? pump_->unknownInterface() : 0);
+  if (auto losses = plane_->readLosses(); losses) {
+    w.kernelLosses(*losses);
+  }
+  w.family("podlens_cni_faults_total",
+           "Faults podlens-cni met and let pass (failPolicy open), by reason.",
+           MetricType::Counter);
+  for (const auto& [reason, count] : records_.readFaults()) {
+    w.sample("podlens_cni_faults_total", {{"reason", reason}}, count);
+  }
+  w.gauge("podlens_attached_interfaces", "Pod veths podlens-cni attached (live records).",
+          static_cast<double>(report.pods));
+  w.gauge("podlens_stale_pod_records", "Pod records whose veth no longer exists.",
+          static_cast<double>(report.stalePods));
+  w.gauge("podlens_selected_pods", "Pods with at least one selector.",
+          static_cast<double>(report.selectedPods));
+  w.gauge("podlens_selectors", "Entries in the kernel's selector map.",
+          static_cast<double>(report.selectors));
+  w.gauge("podlens_policies", "TelemetryPolicies in effect.",
+          static_cast<double>(report.policies));
+  w.gauge("podlens_policy_errors", "Current problems in the policy directory.",
+          static_cast<double>(report.policyErrors));
+  w.gauge("podlens_selector_conflicts", "Pod ports two policies select (one wins).",
+          static_cast<double>(report.selectorConflicts));
+  w.counter("podlens_reconcile_errors_total", "Reconcile passes that failed to write maps.",
+            reconcileErrors_.load());
+}
+
+}  // namespace podlens::daemon

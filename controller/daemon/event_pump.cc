@@ -1,0 +1,59 @@
+#include "event_pump.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace podlens::daemon {
+
+EventPump::EventPump(controller::Aggregator& metrics, ViewSource view)
+    : metrics_(metrics), viewSource_(std::move(view)) {}
+
+Result<std::unique_ptr<EventPump>> EventPump::start(int ringBufferFd,
+                                                    controller::Aggregator& metrics,
+                                                    ViewSource view) {
+  std::unique_ptr<EventPump> pump(new EventPump(metrics, std::move(view)));
+  EventPump* self = pump.get();
+  auto reader =
+      EventReader::open(ringBufferFd, [self](const podlens_http_event& e) { self->handle(e); });
+  if (!reader) {
+    return reader.error();
+  }
+  pump->reader_ = std::move(*reader);
+  pump->view_ = pump->viewSource_();
+  pump->thread_ = std::thread([self] { self->run(); });
+  return pump;
+}
+
+EventPump::~EventPump() {
+  stop_ = true;
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+uint64_t EventPump::malformed() const { return malformed_.load(std::memory_order_relaxed); }
+
+void EventPump::run() {
+  while (!stop_) {
+    view_ = viewSource_();
+    auto handled = reader_->poll(100);
+    if (!handled) {
+      spdlog::error("events: {}", handled.error().message);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    malformed_.store(reader_->malformedRecords(), std::memory_order_relaxed);
+  }
+  // Not drained on stop: what is still queued stays in the pinned ring buffer for the next
+  // instance to count.
+}
+
+void EventPump::handle(const podlens_http_event& event) {
+  events_.fetch_add(1, std::memory_order_relaxed);
+  auto pod = view_->podsByIfindex.find(event.ifindex);
+  if (pod == view_->podsByIfindex.end()) {
+    unknownInterface_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  metrics_.record(event, pod->second, view_->policies->routes(event.policy_id));
+}
+
+}  // namespace podlens::daemon

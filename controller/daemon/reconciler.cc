@@ -1,0 +1,170 @@
+#include "reconciler.hpp"
+
+#include <net/if.h>
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+
+namespace podlens::daemon {
+namespace {
+
+using controller::Labels;
+using controller::Pod;
+
+// A record outlives its veth when a pod went away without CNI DEL (runtime crash): its ifindex
+// may already belong to another pod, so it must not be selected.
+bool vethStillThere(const PodRecord& record) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(record.hostIfindex, name) != nullptr && record.hostIfname == name;
+}
+
+controller::SelectorMap currentSelectors(const DataPlane& plane) {
+  controller::SelectorMap map;
+  auto entries = plane.listSelectors();
+  if (entries) {
+    for (const auto& [key, value] : *entries) {
+      map.emplace(key, value);
+    }
+  }
+  return map;
+}
+
+}  // namespace
+
+Reconciler::Reconciler(DataPlane& plane, controller::Aggregator& metrics,
+                       std::unique_ptr<PolicySource> policies, std::string stateDir,
+                       std::chrono::seconds gracePeriod)
+    : plane_(plane),
+      metrics_(metrics),
+      policies_(std::move(policies)),
+      records_(std::move(stateDir)),
+      gracePeriod_(gracePeriod) {}
+
+Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
+  ReconcileReport report;
+  controller::PolicySnapshot snapshot = policies_->snapshot();
+  report.policies = snapshot.policies.size();
+  report.policyErrors = snapshot.errors.size();
+  if (snapshot.generation != policyGeneration_) {
+    policyGeneration_ = snapshot.generation;
+    spdlog::info("policies: {} in effect from {} ({} problems)", snapshot.policies.size(),
+                 policies_->describe(), snapshot.errors.size());
+  }
+
+  std::vector<std::string> problems = snapshot.errors;
+  std::vector<Pod> pods = livePods(snapshot, problems, report);
+  auto table = std::make_shared<const controller::PolicyTable>(snapshot.policies);
+  controller::SelectorPlan plan = controller::planSelectors(pods, *table);
+  report.selectorConflicts = plan.conflicts.size();
+  for (const auto& conflict : plan.conflicts) {
+    problems.push_back(conflict.message());
+  }
+  logNewProblems(problems);
+  if (auto status = applySelectors(plan.selectors, report); !status) {
+    return status.error();
+  }
+  policies_->publishSelection(plan);
+
+  auto view = std::make_shared<NodeView>();
+  view->policies = table;
+  std::set<uint32_t> selectedIfindexes;
+  for (const auto& [key, value] : plan.selectors) {
+    selectedIfindexes.insert(key.ifindex);
+  }
+  for (const Pod& pod : pods) {
+    view->podsByIfindex[pod.hostIfindex] = metrics_.internPod(pod.namespace_, pod.name);
+    report.selectedPods += selectedIfindexes.count(pod.hostIfindex);
+  }
+  report.view = std::move(view);
+  trackDeletedPods(pods, now, report);
+  return report;
+}
+
+std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot,
+                                      std::vector<std::string>& problems,
+                                      ReconcileReport& report) {
+  std::unordered_map<std::string, const Labels*> labelsByPod;
+  for (const auto& doc : snapshot.pods) {
+    labelsByPod[doc.key()] = &doc.labels;
+  }
+  PodRecordList list = records_.list();
+  problems.insert(problems.end(), list.errors.begin(), list.errors.end());
+  std::vector<Pod> pods;
+  for (const PodRecord& record : list.records) {
+    if (!vethStillThere(record)) {
+      ++report.stalePods;
+      continue;
+    }
+    Pod pod{record.namespace_, record.name, record.uid, record.hostIfindex, {}};
+    if (auto labels = labelsByPod.find(pod.key()); labels != labelsByPod.end()) {
+      pod.labels = *labels->second;
+    }
+    pods.push_back(std::move(pod));
+  }
+  report.pods = pods.size();
+  return pods;
+}
+
+Status Reconciler::applySelectors(const controller::SelectorMap& desired,
+                                  ReconcileReport& report) {
+  controller::SelectorDiff diff = controller::diffSelectors(desired, currentSelectors(plane_));
+  for (const auto& [key, value] : diff.put) {
+    if (auto status = plane_.putSelector(key, value); !status) {
+      return status.error().context("applying policies");
+    }
+    spdlog::info("selector on: {} (policy id {})", toString(key), value.policy_id);
+  }
+  for (const auto& key : diff.remove) {
+    if (auto status = plane_.deleteSelector(key); !status) {
+      return status.error().context("applying policies");
+    }
+    spdlog::info("selector off: {}", toString(key));
+  }
+  report.selectors = desired.size();
+  return ok();
+}
+
+void Reconciler::trackDeletedPods(const std::vector<Pod>& pods, Clock::time_point now,
+                                  ReconcileReport& report) {
+  std::map<std::string, PodRef> present;
+  for (const Pod& pod : pods) {
+    present.emplace(pod.key(), PodRef{pod.namespace_, pod.name});
+    deletedPods_.erase(pod.key());  // back again (same name): its series continue
+  }
+  for (const auto& [key, ref] : knownPods_) {
+    if (!present.count(key)) {
+      spdlog::info("pod {} gone: its series stay {} s", key, gracePeriod_.count());
+      deletedPods_.emplace(key, std::make_pair(ref, now + gracePeriod_));
+    }
+  }
+  for (auto it = deletedPods_.begin(); it != deletedPods_.end();) {
+    if (it->second.second <= now) {
+      const PodRef& pod = it->second.first;
+      metrics_.removePod(pod.namespace_, pod.name);
+      spdlog::info("pod {}/{}: grace period over, series removed", pod.namespace_, pod.name);
+      report.expiredPods.push_back(pod);
+      it = deletedPods_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  knownPods_ = std::move(present);
+}
+
+// Each problem is logged once while it lasts, again if it comes back after being fixed.
+void Reconciler::logNewProblems(const std::vector<std::string>& problems) {
+  std::set<std::string> current(problems.begin(), problems.end());
+  for (const auto& problem : current) {
+    if (!reportedProblems_.count(problem)) {
+      spdlog::warn("{}", problem);
+    }
+  }
+  for (const auto& problem : reportedProblems_) {
+    if (!current.count(problem)) {
+      spdlog::info("resolved: {}", problem);
+    }
+  }
+  reportedProblems_ = std::move(current);
+}
+
+}  // namespace podlens::daemon

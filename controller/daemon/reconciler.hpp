@@ -1,0 +1,67 @@
+// One reconcile pass of the standalone controller: policy files + podlens-cni's pod records →
+// the selectors in the pinned map, and the view the event thread attributes events with.
+// Runs on the main thread only; the published NodeView is immutable.
+#pragma once
+
+#include <podlens/controller/selectors.hpp>
+#include <podlens/dataplane.hpp>
+#include <podlens/pod_record.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "node_view.hpp"
+#include "policy_source.hpp"
+
+namespace podlens::daemon {
+
+struct ReconcileReport {
+  std::shared_ptr<const NodeView> view;
+  std::vector<PodRef> expiredPods;  // deleted longer than the grace period (series dropped)
+  size_t pods = 0;                  // recorded pods whose veth exists
+  size_t stalePods = 0;             // records whose veth is gone (awaiting CNI DEL or GC)
+  size_t selectedPods = 0;          // pods with at least one selector
+  size_t selectors = 0;             // entries in pl_selectors
+  size_t policies = 0;              // policies in effect
+  size_t policyErrors = 0;          // current problems in the policy directory
+  size_t selectorConflicts = 0;
+};
+
+class Reconciler {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Pods are interned in `metrics` (their series ids) as they appear.
+  Reconciler(DataPlane& plane, controller::Aggregator& metrics,
+             std::unique_ptr<PolicySource> policies, std::string stateDir,
+             std::chrono::seconds gracePeriod);
+
+  // Reads what changed, writes the selector diff, returns the new view. Errors of single files
+  // or records are logged and counted, never fatal; an Error means the map could not be written.
+  Result<ReconcileReport> step(Clock::time_point now);
+
+ private:
+  std::vector<controller::Pod> livePods(const controller::PolicySnapshot& snapshot,
+                                        std::vector<std::string>& problems,
+                                        ReconcileReport& report);
+  Status applySelectors(const controller::SelectorMap& desired, ReconcileReport& report);
+  void trackDeletedPods(const std::vector<controller::Pod>& pods, Clock::time_point now,
+                        ReconcileReport& report);
+  void logNewProblems(const std::vector<std::string>& problems);
+
+  DataPlane& plane_;
+  controller::Aggregator& metrics_;
+  std::unique_ptr<PolicySource> policies_;
+  PodRecordStore records_;
+  std::chrono::seconds gracePeriod_;
+  std::map<std::string, PodRef> knownPods_;  // by "ns/name"
+  std::map<std::string, std::pair<PodRef, Clock::time_point>> deletedPods_;  // → expiry
+  std::set<std::string> reportedProblems_;
+  uint64_t policyGeneration_ = 0;
+};
+
+}  // namespace podlens::daemon

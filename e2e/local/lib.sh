@@ -1,0 +1,234 @@
+# e2e/local/lib.sh: a "node" on this machine, for the demo and the end-to-end tests.
+#
+# Pods are network namespaces wired by the real CNI chain (bridge + host-local from Debian's
+# reference plugins, then podlens-cni) through the real runtime client cnitool; the controller
+# runs in standalone mode; servers and clients are real nginx, curl, wrk and ab.
+# Source this file, call pl_node_up, add pods, and always pl_node_down (the callers trap it).
+#
+# Everything a run creates is named after PL_RUN, so runs (and test binaries) never collide:
+#   netns   $PL_RUN-<pod>          bridge  $PL_RUN-br (<= 15 chars)
+#   pins    /sys/fs/bpf/$PL_RUN    state   $PL_DIR/state    policies  $PL_DIR/policies
+
+PL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PL_BUILD=${PL_BUILD:-$PL_ROOT/build}
+PL_RUN=${PL_RUN:-pl$$}
+PL_SUBNET=${PL_SUBNET:-10.$((40 + $$ % 150)).0}  # /24 prefix of pod addresses
+PL_METRICS_PORT=${PL_METRICS_PORT:-9464}
+PL_DIR=${PL_DIR:-$PL_BUILD/e2e-local/$PL_RUN}
+PL_BPFFS=/sys/fs/bpf/$PL_RUN
+PL_BRIDGE=${PL_RUN:0:12}-br
+PL_PODS=()
+
+pl_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+pl_die() { pl_log "error: $*"; exit 1; }
+
+pl_bin() {  # pl_bin NAME: path of a built binary
+  local found
+  found=$(find "$PL_BUILD" -path "$PL_BUILD/e2e-local" -prune -o -type f -name "$1" -perm -u+x \
+    -print -quit 2>/dev/null)
+  [ -n "$found" ] || pl_die "$1 not found under $PL_BUILD (build first: scripts/test.sh)"
+  echo "$found"
+}
+
+pl_write_conflist() {
+  mkdir -p "$PL_DIR/net.d" "$PL_DIR/cni-bin"
+  ln -sf /usr/lib/cni/* "$PL_DIR/cni-bin/"
+  ln -sf "$(pl_bin podlens-cni)" "$PL_DIR/cni-bin/podlens-cni"
+  cat >"$PL_DIR/net.d/10-podlens-local.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "podlens-local",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "$PL_BRIDGE", "isGateway": true, "ipMasq": false,
+      "ipam": {"type": "host-local", "dataDir": "$PL_DIR/ipam",
+               "ranges": [[{"subnet": "$PL_SUBNET.0/24"}]]}
+    },
+    {
+      "type": "podlens-cni", "bpffsRoot": "$PL_BPFFS", "stateDir": "$PL_DIR/state",
+      "logFile": "$PL_DIR/podlens-cni.log"
+    }
+  ]
+}
+JSON
+}
+
+# pl_cni add|del POD: runs the chain for one pod through cnitool.
+pl_cni() {
+  local namespace name
+  namespace=$(cat "$PL_DIR/pods/$2/namespace")
+  CNI_PATH="$PL_DIR/cni-bin" NETCONFPATH="$PL_DIR/net.d" \
+    CNI_ARGS="K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2" \
+    "$(pl_bin cnitool)" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
+}
+
+# pl_pod_add POD NAMESPACE [LABEL=VALUE,...]: a netns pod through the CNI chain, with its
+# labels given to the standalone controller as a Pod document in the policy directory.
+pl_pod_add() {
+  local pod=$1 namespace=$2 labels=${3:-} result
+  mkdir -p "$PL_DIR/pods/$pod"
+  echo "$namespace" >"$PL_DIR/pods/$pod/namespace"
+  ip netns add "$PL_RUN-$pod"
+  PL_PODS+=("$pod")
+  ip netns exec "$PL_RUN-$pod" ip link set lo up
+  result=$(pl_cni add "$pod") || pl_die "CNI ADD of $pod failed: $result"
+  echo "$result" >"$PL_DIR/pods/$pod/result.json"
+  sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' <<<"$result" | head -1 >"$PL_DIR/pods/$pod/ip"
+  {
+    echo "apiVersion: v1"
+    echo "kind: Pod"
+    echo "metadata:"
+    echo "  namespace: $namespace"
+    echo "  name: $pod"
+    echo "  labels:"
+    local pair
+    for pair in ${labels//,/ }; do echo "    ${pair%%=*}: \"${pair#*=}\""; done
+    [ -n "$labels" ] || echo "    {}"
+  } >"$PL_DIR/policies/pod-$pod.yaml"
+  pl_log "pod $namespace/$pod up at $(pl_pod_ip "$pod")"
+}
+
+pl_pod_ip() { cat "$PL_DIR/pods/$1/ip"; }
+pl_exec() { local pod=$1; shift; ip netns exec "$PL_RUN-$pod" "$@"; }
+
+# pl_nginx POD: nginx serving a small site in the pod, access log at pods/POD/access.log
+# as "CLIENT_IP METHOD STATUS URI" lines (the ground truth of the accuracy test).
+pl_nginx() {
+  local pod=$1 dir=$PL_DIR/pods/$1/nginx
+  mkdir -p "$dir/html/static" "$dir/tmp"
+  head -c 1024 /dev/zero | tr '\0' 'a' >"$dir/html/index.html"
+  head -c 262144 /dev/urandom | base64 -w 100 >"$dir/html/static/large.txt"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  log_format truth '\$remote_addr \$request_method \$status \$request_uri';
+  access_log $PL_DIR/pods/$pod/access.log truth;
+  client_body_temp_path $dir/tmp/body; proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
+  keepalive_requests 100000;
+  server {
+    listen 8080;
+    root $dir/html;
+    location = / { index index.html; }
+    location /static/ { }
+    location ~ ^/api/users/[0-9]+\$ { default_type application/json; return 200 '{"user":1}'; }
+    location ~ ^/api/orders/[^/]+/items\$ { default_type application/json; return 200 '[]'; }
+    location = /api/checkout { client_max_body_size 1m; return 201 'created'; }
+    location = /api/fail { return 500 'boom'; }
+    location = /api/slow { return 200 'slow'; }
+  }
+}
+CONF
+  pl_exec "$pod" nginx -c "$dir/nginx.conf" -e "$dir/error.log" &
+  echo $! >>"$PL_DIR/pids"
+  local i
+  for i in $(seq 50); do
+    pl_exec "$pod" curl -s -o /dev/null "http://127.0.0.1:8080/" && break
+    sleep 0.1
+  done
+  : >"$PL_DIR/pods/$pod/access.log"  # the readiness probe is not traffic under test
+}
+
+# pl_controller_start: the controller in standalone mode on this run's pins and records.
+pl_controller_start() {
+  "$(pl_bin podlens-controller)" --policy-dir "$PL_DIR/policies" --bpffs-root "$PL_BPFFS" \
+    --state-dir "$PL_DIR/state" --metrics-addr "127.0.0.1:$PL_METRICS_PORT" \
+    --pod-grace-period "${PL_GRACE:-5}" ${PL_CONTROLLER_FLAGS:-} \
+    >>"$PL_DIR/controller.log" 2>&1 &
+  echo $! >"$PL_DIR/controller.pid"
+  echo $! >>"$PL_DIR/pids"
+  local i
+  for i in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PL_METRICS_PORT/readyz" >/dev/null && return 0
+    kill -0 "$(cat "$PL_DIR/controller.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$PL_DIR/controller.log" >&2
+  pl_die "the controller did not become ready"
+}
+
+pl_metrics() { curl -sf "http://127.0.0.1:$PL_METRICS_PORT/metrics"; }
+
+pl_node_up() {
+  [ "$(id -u)" -eq 0 ] || pl_die "the local node needs root (netns, veth, BPF)"
+  mkdir -p "$PL_DIR/policies" "$PL_DIR/state" "$PL_DIR/pods"
+  : >"$PL_DIR/pids"
+  pl_write_conflist
+  pl_controller_start
+  pl_log "node $PL_RUN up: pins $PL_BPFFS, metrics http://127.0.0.1:$PL_METRICS_PORT/metrics"
+}
+
+# pl_node_down: removes everything the run made, whatever state it is in. Idempotent.
+pl_node_down() {
+  local pid pod
+  if [ -f "$PL_DIR/pids" ]; then
+    while read -r pid; do kill "$pid" 2>/dev/null; done <"$PL_DIR/pids"
+    sleep 0.2
+    while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$PL_DIR/pids"
+  fi
+  for pod in $(ls "$PL_DIR/pods" 2>/dev/null); do
+    pl_cni del "$pod" >/dev/null 2>&1 || pl_log "CNI DEL of $pod failed (cleaning up anyway)"
+    ip netns pids "$PL_RUN-$pod" 2>/dev/null | xargs -r kill -9 2>/dev/null
+    ip netns del "$PL_RUN-$pod" 2>/dev/null
+  done
+  ip link del "$PL_BRIDGE" 2>/dev/null
+  rm -rf "$PL_BPFFS"
+  rm -f "$PL_DIR/pids"
+}
+
+# pl_leftovers: prints what a run left behind (empty when clean).
+pl_leftovers() {
+  ip netns list | grep -- "^$PL_RUN-" | sed 's/^/netns /'
+  ip -o link show | grep -o -- "$PL_BRIDGE\|veth[^:@]*@if[0-9]*.*master $PL_BRIDGE" \
+    | sed 's/^/link /'
+  [ -e "$PL_BPFFS" ] && echo "pins $PL_BPFFS"
+  pgrep -f -- "$PL_DIR" | sed 's/^/process /'
+  true
+}
+
+# pl_counts METRIC POD: "METHOD STATUS ROUTE COUNT" for each series of METRIC (a histogram
+# name without _count) that belongs to POD, read from the controller's /metrics.
+pl_counts() {
+  pl_metrics | awk -v metric="$1_count{" -v pod="$2" '
+    function label(name,   start, len) {
+      if (!match($0, "[{,]" name "=\"[^\"]*\"")) return ""
+      start = RSTART + length(name) + 3; len = RLENGTH - length(name) - 4
+      return substr($0, start, len)
+    }
+    index($0, metric) == 1 && label("k8s_pod_name") == pod {
+      print label("http_request_method"), label("http_response_status_code"),
+            label("http_route"), $NF
+    }' | sort
+}
+
+# pl_metric_value SERIES_PREFIX: sum of the values of series starting with SERIES_PREFIX.
+pl_metric_value() {
+  pl_metrics | awk -v prefix="$1" 'index($0, prefix) == 1 { sum += $NF } END { print sum + 0 }'
+}
+
+# pl_truth POD CLIENT_POD ROUTES_SED: the same "METHOD STATUS ROUTE COUNT" lines counted from
+# nginx's own access log (requests from CLIENT_POD, or from anyone when it is ""), the query
+# string cut and paths mapped to routes by the sed -E script ROUTES_SED.
+pl_truth() {
+  local client_ip=""
+  [ -z "$2" ] || client_ip=$(pl_pod_ip "$2")
+  awk -v ip="$client_ip" 'ip == "" || $1 == ip { sub(/\?.*/, "", $4); print $2, $3, $4 }' \
+    "$PL_DIR/pods/$1/access.log" | sed -E "$3" | sort | uniq -c \
+    | awk '{ print $2, $3, $4, $1 }' | sort
+}
+
+# pl_wait_stable CMD...: waits until CMD prints the same output twice 300 ms apart (the
+# controller has drained the ring buffer), at most 10 s.
+pl_wait_stable() {
+  local last="" now i
+  for i in $(seq 33); do
+    now=$("$@")
+    [ -n "$now" ] && [ "$now" = "$last" ] && return 0
+    last=$now
+    sleep 0.3
+  done
+}
