@@ -35,8 +35,9 @@ std::string where(const AttachTarget& target, TcDirection direction) {
          std::to_string(target.ifindex);
 }
 
-// Detaches the link behind a pin, then removes the pin. A missing pin is fine.
-Status removeLinkPin(const std::string& path) {
+}  // namespace
+
+Status detachLinkPin(const std::string& path) {
   UniqueFd link(bpf_obj_get(path.c_str()));
   if (!link.valid()) {
     if (errno == ENOENT) {
@@ -54,9 +55,11 @@ Status removeLinkPin(const std::string& path) {
   return ok();
 }
 
+namespace {
+
 Status attachTcx(const AttachTarget& target, TcDirection direction, int progFd) {
   const std::string pin = linkPinPath(target, direction);
-  if (auto removed = removeLinkPin(pin); !removed) {  // a retried ADD replaces its own link
+  if (auto removed = detachLinkPin(pin); !removed) {  // a retried ADD replaces its own link
     return removed.error();
   }
   UniqueFd link(tcx::linkCreate(progFd, target.ifindex, tcxAttachType(direction),
@@ -200,6 +203,8 @@ std::string linkPinPath(const AttachTarget& target, TcDirection direction) {
 
 Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressProgFd,
                       int egressProgFd) {
+  // Sequential on purpose: a tcx attach holds rtnl_lock across its RCU grace period, so
+  // attaching both directions from two threads gains nothing.
   for (TcDirection direction : kDirections) {
     const int fd = direction == TcDirection::kIngress ? ingressProgFd : egressProgFd;
     Status done = mode == AttachMode::kTcx ? attachTcx(target, direction, fd)
@@ -214,7 +219,7 @@ Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressPr
 Status detachPrograms(const AttachTarget& target) {
   Status result = ok();
   for (TcDirection direction : kDirections) {  // go on after an error: remove what we can
-    Status pin = removeLinkPin(linkPinPath(target, direction));
+    Status pin = detachLinkPin(linkPinPath(target, direction));
     Status filter = target.ifindex != 0 ? detachClsact(target.ifindex, direction) : ok();
     if (!pin && result) {
       result = pin;

@@ -66,6 +66,15 @@ Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& optio
   return plane;
 }
 
+Status DataPlane::probeEmbeddedObject() {
+  podlens_tc* skel = podlens_tc__open();
+  if (skel == nullptr) {
+    return errnoError("opening the embedded podlens_tc BPF object", errno);
+  }
+  podlens_tc__destroy(skel);
+  return ok();
+}
+
 int DataPlane::ingressProgramFd() const { return fds_.ingress; }
 int DataPlane::egressProgramFd() const { return fds_.egress; }
 int DataPlane::selectorsFd() const { return fds_.selectors; }

@@ -59,6 +59,10 @@ Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressPr
 // priority. What is already gone (device, filter, pin) is not an error.
 Status detachPrograms(const AttachTarget& target);
 
+// Detaches the tcx link pinned at pinPath and removes the pin (for pins found by listing
+// <root>/links). A missing pin is not an error.
+Status detachLinkPin(const std::string& pinPath);
+
 struct AttachedState {
   bool ingress = false;
   bool egress = false;

@@ -59,6 +59,9 @@ class DataPlane {
   static Result<std::unique_ptr<DataPlane>> openOrLoadPinned(const std::string& bpffsRoot,
                                                              const DataPlaneOptions& options,
                                                              bool* loadedNow);
+  // Whether the object embedded in this binary can be opened (parsed, not loaded): what STATUS
+  // needs to know before any pin exists.
+  static Status probeEmbeddedObject();
   // Pins the programs and every map of a loaded skeleton into dir (which must exist).
   Status pinAll(const std::string& dir) const;
   ~DataPlane();

@@ -10,9 +10,10 @@ namespace podlens {
 
 struct Error {
   std::string message;
+  int code = 0;  // a protocol's error code where one applies (CNI's for podlens-cni), else 0
 
   // Prepends context: "loading BPF object: <message>".
-  Error context(const std::string& what) const { return Error{what + ": " + message}; }
+  Error context(const std::string& what) const { return Error{what + ": " + message, code}; }
 };
 
 template <typename T>
