@@ -18,3 +18,4 @@ cmake --build build --parallel "$(nproc)"
 ctest --test-dir build --output-on-failure --parallel "$(nproc)"
 echo "== benchmark smoke (figures are not assertions; see bench/)"
 build/bench/bpf_packet_bench --smoke
+build/bench/aggregate_bench --smoke

@@ -8,21 +8,32 @@ namespace {
 bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 bool isAlnum(char c) { return isLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
 
-// [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, 1..63
-std::string checkQualifiedName(std::string_view value) {
+// A token of at most `max` characters, each accepted by `inner`, first and last by `edge`;
+// `shape` describes the rule in the message.
+template <typename Inner, typename Edge>
+std::string checkToken(std::string_view value, size_t max, Inner inner, Edge edge,
+                       const char* shape) {
   if (value.empty()) {
     return "must not be empty";
   }
-  if (value.size() > 63) {
-    return "must be no more than 63 characters";
+  if (value.size() > max) {
+    return "must be no more than " + std::to_string(max) + " characters";
   }
-  bool inner = std::all_of(value.begin(), value.end(),
-                           [](char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; });
-  if (!inner || !isAlnum(value.front()) || !isAlnum(value.back())) {
-    return "must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
-           "with an alphanumeric character";
+  if (!std::all_of(value.begin(), value.end(), inner) || !edge(value.front()) ||
+      !edge(value.back())) {
+    return shape;
   }
   return "";
+}
+
+bool isDnsChar(char c) { return isLowerAlnum(c) || c == '-'; }
+
+// [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, 1..63
+std::string checkQualifiedName(std::string_view value) {
+  return checkToken(
+      value, 63, [](char c) { return isAlnum(c) || c == '-' || c == '_' || c == '.'; }, isAlnum,
+      "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+      "alphanumeric character");
 }
 
 }  // namespace
@@ -104,25 +115,12 @@ std::string LabelSelector::toString() const {
 }
 
 std::string checkDnsLabel(std::string_view value) {
-  if (value.empty()) {
-    return "must not be empty";
-  }
-  if (value.size() > 63) {
-    return "must be no more than 63 characters";
-  }
-  bool chars = std::all_of(value.begin(), value.end(),
-                           [](char c) { return isLowerAlnum(c) || c == '-'; });
-  if (!chars || !isLowerAlnum(value.front()) || !isLowerAlnum(value.back())) {
-    return "must be a lowercase RFC 1123 label: lowercase alphanumeric characters or '-', "
-           "starting and ending with an alphanumeric character";
-  }
-  return "";
+  return checkToken(value, 63, isDnsChar, isLowerAlnum,
+                    "must be a lowercase RFC 1123 label: lowercase alphanumeric characters or "
+                    "'-', starting and ending with an alphanumeric character");
 }
 
 std::string checkDnsSubdomain(std::string_view value) {
-  if (value.empty()) {
-    return "must not be empty";
-  }
   if (value.size() > 253) {
     return "must be no more than 253 characters";
   }
@@ -130,12 +128,11 @@ std::string checkDnsSubdomain(std::string_view value) {
   while (true) {
     size_t dot = value.find('.', start);
     std::string_view part = value.substr(start, dot == std::string_view::npos ? dot : dot - start);
-    bool chars = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
-      return isLowerAlnum(c) || c == '-';
-    });
-    if (!chars || !isLowerAlnum(part.front()) || !isLowerAlnum(part.back())) {
-      return "must be a lowercase RFC 1123 subdomain: lowercase alphanumeric characters, '-' "
-             "or '.', starting and ending with an alphanumeric character";
+    if (std::string why = checkToken(part, 253, isDnsChar, isLowerAlnum, "bad"); !why.empty()) {
+      return value.empty() ? why
+                           : "must be a lowercase RFC 1123 subdomain: lowercase alphanumeric "
+                             "characters, '-' or '.', starting and ending with an alphanumeric "
+                             "character";
     }
     if (dot == std::string_view::npos) {
       return "";

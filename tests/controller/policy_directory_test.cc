@@ -165,3 +165,17 @@ TEST_F(PolicyDirectoryTest, MissingDirectoryKeepsStateAndReports) {
 
 }  // namespace
 }  // namespace podlens::controller
+
+namespace podlens::controller {
+namespace {
+
+TEST(PolicySamples, CrdSamplesAreValid) {
+  PolicyDirectory d(PODLENS_SOURCE_DIR "/crds/samples");
+  PolicySnapshot s = d.scan();
+  EXPECT_TRUE(s.errors.empty()) << s.errors[0];
+  EXPECT_GE(s.policies.size(), 2u);
+  EXPECT_GE(s.pods.size(), 1u);
+}
+
+}  // namespace
+}  // namespace podlens::controller
