@@ -113,6 +113,7 @@ cp_etcd_start() {
     --unsafe-no-fsync --quota-backend-bytes 1073741824 \
     >>"$CP_DIR/etcd.log" 2>&1 &
   echo $! >"$CP_DIR/etcd.pid"
+  disown
   local i
   for i in $(seq 100); do
     curl -sf "http://127.0.0.1:$CP_ETCD_PORT/health" 2>/dev/null | grep -q '"true"' && return 0
@@ -128,6 +129,7 @@ cp_etcd_start() {
 # no controller-manager here to create each namespace's default ServiceAccount).
 cp_apiserver_start() {
   local d=$CP_DIR/certs
+  cp_ports
   "$(cp_bin_dir)/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$CP_ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$CP_API_PORT" \
@@ -142,6 +144,7 @@ cp_apiserver_start() {
     --endpoint-reconciler-type none \
     >>"$CP_DIR/apiserver.log" 2>&1 &
   echo $! >"$CP_DIR/apiserver.pid"
+  disown
   cp_wait_ready 600 || {
     tail -30 "$CP_DIR/apiserver.log" >&2
     cp_die "kube-apiserver did not become ready"
@@ -151,6 +154,7 @@ cp_apiserver_start() {
 # cp_wait_ready TENTHS: waits for /readyz as the admin.
 cp_wait_ready() {
   local d=$CP_DIR/certs i
+  cp_ports
   for i in $(seq "$1"); do
     curl -sf --cacert "$d/ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" \
       "$CP_SERVER/readyz" >/dev/null 2>&1 && return 0

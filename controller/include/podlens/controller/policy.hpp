@@ -75,6 +75,7 @@ struct PodLabels {
   std::string name;
   Labels labels;
   std::string source;
+  std::string uid;  // Kubernetes mode: metadata.uid, joined with podlens-cni's K8S_POD_UID
 
   std::string key() const { return namespace_ + "/" + name; }
 };
