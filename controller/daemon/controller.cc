@@ -1,6 +1,7 @@
 #include "controller.hpp"
 
 #include <podlens/attach.hpp>
+#include <podlens/kube/kubernetes_policy_source.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -23,6 +24,29 @@ controller::AggregatorOptions aggregatorOptions(const Options& options) {
   return result;
 }
 
+// Kubernetes mode when --kubeconfig is given or the process runs in a pod, else the directory.
+Result<std::unique_ptr<PolicySource>> makePolicySource(const Options& options) {
+  if (!options.kubernetes()) {
+    return std::unique_ptr<PolicySource>(new DirectoryPolicySource(options.policyDir));
+  }
+  auto config = options.kubeconfig.empty() ? kube::loadInClusterConfig(kube::processEnvironment())
+                                           : kube::loadKubeconfig(options.kubeconfig);
+  if (!config) {
+    return config.error();
+  }
+  auto client = kube::ApiClient::create(*config);
+  if (!client) {
+    return client.error();
+  }
+  if (options.nodeName.empty()) {
+    return Error{"--node-name: needed in Kubernetes mode (or env NODE_NAME)"};
+  }
+  kube::KubernetesSourceOptions sourceOptions;
+  sourceOptions.nodeName = options.nodeName;
+  return std::unique_ptr<PolicySource>(
+      new kube::KubernetesPolicySource(std::move(*client), sourceOptions));
+}
+
 }  // namespace
 
 Controller::Controller(const Options& options)
@@ -42,9 +66,14 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
   self->features_.tcx = kernelHasTcx(self->plane_->ingressProgramFd());
   spdlog::info("{}", self->features_.summary());
   self->metrics_ = std::make_unique<controller::Aggregator>(aggregatorOptions(options));
-  self->reconciler_ = std::make_unique<Reconciler>(
-      *self->plane_, *self->metrics_, std::make_unique<DirectoryPolicySource>(options.policyDir),
-      options.stateDir, options.podGracePeriod);
+  auto source = makePolicySource(options);
+  if (!source) {
+    return source.error();
+  }
+  auto* kubernetes = dynamic_cast<kube::KubernetesPolicySource*>(source->get());
+  self->reconciler_ = std::make_unique<Reconciler>(*self->plane_, *self->metrics_,
+                                                   std::move(*source), options.stateDir,
+                                                   options.podGracePeriod);
   self->view_ = std::make_shared<NodeView>();
   self->reconcileOnce();  // events are attributed from the first one on
 
@@ -62,6 +91,9 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
     return http.error();
   }
   self->http_ = std::move(*http);
+  if (kubernetes) {
+    kubernetes->start();  // after the endpoint: it sizes cpprestsdk's thread pool
+  }
   spdlog::info("serving /metrics, /healthz, /readyz on {}", options.metricsAddr.uri());
   return self;
 }
@@ -104,6 +136,9 @@ int Controller::runUntilSignal(const sigset_t& signals) {
 }
 
 void Controller::reconcileOnce() {
+  if (!reconciler_->sourceSynced()) {
+    return;  // not ready: selectors stay as the last instance left them
+  }
   auto report = reconciler_->step(Reconciler::Clock::now());
   if (!report) {
     reconcileErrors_.fetch_add(1, std::memory_order_relaxed);

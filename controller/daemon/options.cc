@@ -1,6 +1,9 @@
 #include "options.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <charconv>
 #include <functional>
 #include <map>
@@ -93,6 +96,8 @@ Setter text(std::string Options::*field) {
 const std::map<std::string, Setter>& setters() {
   static const std::map<std::string, Setter> table = {
       {"policy-dir", text(&Options::policyDir)},
+      {"kubeconfig", text(&Options::kubeconfig)},
+      {"node-name", text(&Options::nodeName)},
       {"bpffs-root", text(&Options::bpffsRoot)},
       {"state-dir", text(&Options::stateDir)},
       {"metrics-addr",
@@ -193,8 +198,20 @@ Result<Options> parseOptions(const std::vector<std::string>& args) {
   if (auto status = checkRingBufferSize(options); !status) {
     return status.error();
   }
-  if (options.policyDir.empty() && !options.showHelp && !options.showVersion) {
-    return Error{"--policy-dir is required (standalone mode; Kubernetes mode comes later)"};
+  const char* serviceHost = std::getenv("KUBERNETES_SERVICE_HOST");
+  options.inCluster = options.kubeconfig.empty() && serviceHost && *serviceHost;
+  if (options.nodeName.empty()) {
+    const char* node = std::getenv("NODE_NAME");
+    char host[256] = {};
+    options.nodeName = node && *node ? node : (gethostname(host, sizeof host - 1) == 0 ? host : "");
+  }
+  if (!options.kubernetes() && options.policyDir.empty() && !options.showHelp &&
+      !options.showVersion) {
+    return Error{"--policy-dir is required in standalone mode (or give --kubeconfig FILE for "
+                 "Kubernetes mode; in a pod the in-cluster config is used)"};
+  }
+  if (options.kubernetes() && !options.policyDir.empty()) {
+    return Error{"--policy-dir: not with Kubernetes mode (policies come from the API)"};
   }
   return options;
 }
@@ -204,9 +221,13 @@ std::string usage() {
 
 Standalone mode (no cluster):
   podlens-controller --policy-dir DIR [flags]
+Kubernetes mode (TelemetryPolicies and this node's Pods from the API, docs/kubernetes.md):
+  podlens-controller --kubeconfig FILE [--node-name NODE] [flags]    (in a pod: no flag needed)
 
 Flags:
   --policy-dir DIR           TelemetryPolicy and Pod-label YAML files (rescanned live)
+  --kubeconfig FILE          Kubernetes API credentials (default: in-cluster when in a pod)
+  --node-name NODE           this node in the API (default: env NODE_NAME, else the host name)
   --metrics-addr [HOST]:PORT listen address of /metrics, /healthz, /readyz (default :9464)
   --bpffs-root DIR           pinned programs, maps and links (default /sys/fs/bpf/podlens)
   --state-dir DIR            pod records written by podlens-cni (default /run/podlens)

@@ -20,6 +20,11 @@ struct ListenAddress {
 
 struct Options {
   std::string policyDir;  // standalone mode: TelemetryPolicy (and Pod label) YAML files
+  // Kubernetes mode: --kubeconfig, or in-cluster when KUBERNETES_SERVICE_HOST is set.
+  std::string kubeconfig;
+  std::string nodeName;  // --node-name, else env NODE_NAME, else the host name
+  bool kubernetes() const { return !kubeconfig.empty() || inCluster; }
+  bool inCluster = false;  // set by parseOptions when no --kubeconfig and in a pod
   ListenAddress metricsAddr{"0.0.0.0", 9464};
   std::string bpffsRoot = "/sys/fs/bpf/podlens";
   std::string stateDir = "/run/podlens";

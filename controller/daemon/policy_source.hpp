@@ -22,6 +22,12 @@ class PolicySource {
   virtual void publishSelection(const controller::SelectorPlan& plan) { (void)plan; }
   // "policy directory /etc/podlens/policies", "Kubernetes API https://10.0.0.1:443".
   virtual std::string describe() const = 0;
+  // False until the source has the cluster's state (the first LISTs): the reconciler must not
+  // act on an empty snapshot then, or a restarted controller would drop every selector.
+  virtual bool synced() const { return true; }
+  // True when snapshot().pods is every pod that exists (the API's): a recorded pod missing
+  // from it was deleted and loses its selectors. False for standalone Pod-label documents.
+  virtual bool podsAuthoritative() const { return false; }
 };
 
 // Standalone mode: PolicyDirectory, rescanned on every snapshot().

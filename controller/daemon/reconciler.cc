@@ -83,10 +83,24 @@ Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
 std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot,
                                       std::vector<std::string>& problems,
                                       ReconcileReport& report) {
-  std::unordered_map<std::string, const Labels*> labelsByPod;
+  // Join: podlens-cni's record to the pod it names, by uid (K8S_POD_UID) when both have one,
+  // else by namespace/name (a pod re-created under the same name has a new uid: not a match).
+  std::unordered_map<std::string, const controller::PodLabels*> byKey, byUid;
   for (const auto& doc : snapshot.pods) {
-    labelsByPod[doc.key()] = &doc.labels;
+    byKey[doc.key()] = &doc;
+    if (!doc.uid.empty()) {
+      byUid[doc.uid] = &doc;
+    }
   }
+  auto find = [&](const PodRecord& record) -> const controller::PodLabels* {
+    if (auto it = byUid.find(record.uid); !record.uid.empty() && it != byUid.end()) {
+      return it->second;
+    }
+    auto it = byKey.find(record.namespace_ + "/" + record.name);
+    bool sameUid = it != byKey.end() &&
+                   (record.uid.empty() || it->second->uid.empty() || it->second->uid == record.uid);
+    return sameUid ? it->second : nullptr;
+  };
   PodRecordList list = records_.list();
   problems.insert(problems.end(), list.errors.begin(), list.errors.end());
   std::vector<Pod> pods;
@@ -96,8 +110,12 @@ std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot
       continue;
     }
     Pod pod{record.namespace_, record.name, record.uid, record.hostIfindex, {}};
-    if (auto labels = labelsByPod.find(pod.key()); labels != labelsByPod.end()) {
-      pod.labels = *labels->second;
+    if (const controller::PodLabels* known = find(record)) {
+      pod.namespace_ = known->namespace_;
+      pod.name = known->name;
+      pod.labels = known->labels;
+    } else if (policies_->podsAuthoritative()) {
+      continue;  // deleted from the API: no selectors; its series go after the grace period
     }
     pods.push_back(std::move(pod));
   }

@@ -43,6 +43,7 @@ class Reconciler {
   // Reads what changed, writes the selector diff, returns the new view. Errors of single files
   // or records are logged and counted, never fatal; an Error means the map could not be written.
   Result<ReconcileReport> step(Clock::time_point now);
+  bool sourceSynced() const { return policies_->synced(); }
 
  private:
   std::vector<controller::Pod> livePods(const controller::PolicySnapshot& snapshot,

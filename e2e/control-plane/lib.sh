@@ -227,3 +227,73 @@ contexts:
 current-context: $2
 EOF
 }
+
+# ---- A node against this control plane: netns pods (e2e/local/lib.sh) that are also Pod
+# objects bound to CP_NODE, and podlens-controller in Kubernetes mode as its ServiceAccount.
+# Source e2e/local/lib.sh first.
+
+CP_NODE=${CP_NODE:-node-$$}
+
+# pl_cni with the pod's API uid in CNI_ARGS (K8S_POD_UID), as the kubelet passes it.
+pl_cni() {
+  local namespace uid
+  namespace=$(cat "$PL_DIR/pods/$2/namespace")
+  uid=$(cat "$PL_DIR/pods/$2/uid" 2>/dev/null || true)
+  CNI_PATH="$PL_DIR/cni-bin" NETCONFPATH="$PL_DIR/net.d" \
+    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2${uid:+;K8S_POD_UID=$uid}" \
+    "${PL_CNITOOL:-$(pl_bin cnitool)}" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
+}
+
+# cp_pod_add POD NAMESPACE [LABEL=VALUE,...]: the Pod object (spec.nodeName = CP_NODE), then the
+# netns pod through the CNI chain with its uid.
+cp_pod_add() {
+  local pod=$1 namespace=$2 labels=${3:-} pair
+  {
+    echo "apiVersion: v1"
+    echo "kind: Pod"
+    echo "metadata:"
+    echo "  namespace: $namespace"
+    echo "  name: $pod"
+    echo "  labels:"
+    for pair in ${labels//,/ }; do echo "    ${pair%%=*}: \"${pair#*=}\""; done
+    [ -n "$labels" ] || echo "    {}"
+    echo "spec:"
+    echo "  nodeName: $CP_NODE"
+    echo "  containers: [{name: main, image: podlens-e2e/none}]"
+  } | cp_kubectl apply -f - >/dev/null || cp_die "could not create Pod $namespace/$pod"
+  mkdir -p "$PL_DIR/pods/$pod"
+  cp_kubectl get pod -n "$namespace" "$pod" -o 'jsonpath={.metadata.uid}' >"$PL_DIR/pods/$pod/uid"
+  pl_pod_add "$pod" "$namespace" "$labels"
+}
+
+# cp_pod_delete POD NAMESPACE: gone from the API at once (no kubelet here to finish a graceful
+# deletion); the netns pod stays until the run ends, as it would until the runtime's CNI DEL.
+cp_pod_delete() {
+  cp_kubectl delete pod -n "$2" "$1" --grace-period=0 --force >/dev/null 2>&1
+}
+
+cp_controller_start() {
+  "$(pl_bin podlens-controller)" --kubeconfig "$CP_CONTROLLER_KUBECONFIG" --node-name "$CP_NODE" \
+    --bpffs-root "$PL_BPFFS" --state-dir "$PL_DIR/state" \
+    --metrics-addr "127.0.0.1:$PL_METRICS_PORT" --pod-grace-period "${PL_GRACE:-5}" \
+    >>"$PL_DIR/controller.log" 2>&1 &
+  echo $! >"$PL_DIR/controller.pid"
+  echo $! >>"$PL_DIR/pids"
+  local i
+  for i in $(seq 200); do
+    curl -sf "http://127.0.0.1:$PL_METRICS_PORT/readyz" >/dev/null && return 0
+    kill -0 "$(cat "$PL_DIR/controller.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  tail -20 "$PL_DIR/controller.log" >&2
+  cp_die "the controller did not become ready"
+}
+
+# cp_node_up: the local node's CNI chain and pins, the controller in Kubernetes mode.
+cp_node_up() {
+  mkdir -p "$PL_DIR/policies" "$PL_DIR/state" "$PL_DIR/pods"
+  : >"$PL_DIR/pids"
+  pl_write_conflist
+  cp_controller_start
+  pl_log "node $CP_NODE up: pins $PL_BPFFS, metrics http://127.0.0.1:$PL_METRICS_PORT/metrics"
+}

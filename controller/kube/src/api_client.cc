@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 namespace podlens::kube {
@@ -51,10 +52,19 @@ std::string trimmed(std::string text) {
 
 }  // namespace
 
+// The http_client is made at the first request: making it starts cpprestsdk's thread pool,
+// whose size the daemon sets once when its HTTP endpoint starts.
 struct ApiClient::Impl {
-  explicit Impl(const ClusterConfig& config)
-      : client(config.server, clientConfig(config, kRequestTimeout)) {}
-  http_client client;
+  explicit Impl(const ClusterConfig& config) : config(config) {}
+  http_client& shared() {
+    std::call_once(made, [this] {
+      client = std::make_unique<http_client>(config.server, clientConfig(config, kRequestTimeout));
+    });
+    return *client;
+  }
+  const ClusterConfig& config;
+  std::once_flag made;
+  std::unique_ptr<http_client> client;
   pplx::cancellation_token_source cancel;
 };
 
@@ -138,13 +148,13 @@ http_request makeRequest(const web::http::method& method, const std::string& pat
 }
 
 Result<ApiResponse> send(http_client& client, http_request request,
-                         const pplx::cancellation_token& token, const std::string& what) {
+                         const pplx::cancellation_token& token) {
   try {
     http_response response = client.request(std::move(request), token).get();
     ApiResponse result{response.status_code(), response.extract_utf8string(true).get()};
     return result;
   } catch (const std::exception& e) {
-    return Error{what + ": " + e.what()};
+    return Error{e.what()};  // the cause only: callers say what they were doing
   }
 }
 
@@ -152,29 +162,27 @@ Result<ApiResponse> send(http_client& client, http_request request,
 
 Result<ApiResponse> ApiClient::get(const std::string& pathAndQuery, const std::string& accept) {
   if (cancelled()) {
-    return Error{"GET " + pathAndQuery + ": cancelled"};
+    return Error{"cancelled"};
   }
-  return send(impl_->client, makeRequest(methods::GET, pathAndQuery, bearerToken(), accept),
-              impl_->cancel.get_token(), "GET " + pathAndQuery);
+  return send(impl_->shared(), makeRequest(methods::GET, pathAndQuery, bearerToken(), accept),
+              impl_->cancel.get_token());
 }
 
 Result<ApiResponse> ApiClient::patch(const std::string& pathAndQuery,
                                      const std::string& contentType, const std::string& body) {
   if (cancelled()) {
-    return Error{"PATCH " + pathAndQuery + ": cancelled"};
+    return Error{"cancelled"};
   }
   http_request request = makeRequest(methods::PATCH, pathAndQuery, bearerToken(), "");
   request.set_body(body, contentType);
-  return send(impl_->client, std::move(request), impl_->cancel.get_token(),
-              "PATCH " + pathAndQuery);
+  return send(impl_->shared(), std::move(request), impl_->cancel.get_token());
 }
 
 Result<ApiResponse> ApiClient::stream(const std::string& pathAndQuery, const std::string& accept,
                                       std::chrono::seconds idleTimeout,
                                       const std::function<bool(const std::string&)>& onLine) {
-  const std::string what = "GET " + pathAndQuery;
   if (cancelled()) {
-    return Error{what + ": cancelled"};
+    return Error{"cancelled"};
   }
   try {
     // A client of its own: the watch holds its connection, and its timeout is longer.
@@ -198,11 +206,11 @@ Result<ApiResponse> ApiClient::stream(const std::string& pathAndQuery, const std
       }
     }
     if (cancelled()) {
-      return Error{what + ": cancelled"};
+      return Error{"cancelled"};
     }
     return ApiResponse{response.status_code(), ""};
   } catch (const std::exception& e) {
-    return Error{what + ": " + e.what()};
+    return Error{e.what()};
   }
 }
 

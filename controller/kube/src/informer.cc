@@ -142,8 +142,8 @@ void Informer::fail(const std::string& problem) {
   {
     std::lock_guard lock(mutex_);
     ++stats_.errors;
-    changed = problem_ != problem;
-    problem_ = problem;
+    changed = problem_ != options_.name + ": " + problem;
+    problem_ = options_.name + ": " + problem;
   }
   auto delay = backoff_.next();
   if (changed || backoff_.failures() % 10 == 1) {
@@ -178,7 +178,7 @@ bool Informer::list() {
     }
     auto response = client_.get(url(query), options_.metadataOnly ? kMetadataListAccept : "");
     if (!response) {
-      fail("cannot list: " + response.error().message);
+      fail("cannot reach the API server: " + response.error().message);
       return false;
     }
     if (response->status == 410 && !continueToken.empty()) {
@@ -283,7 +283,7 @@ bool Informer::watch() {
     return true;
   }
   if (!response) {
-    fail("watch failed: " + response.error().message);
+    fail("cannot reach the API server: " + response.error().message);
     return true;  // watch again from the same version (410 then tells us to relist)
   }
   if (response->status == 410 || gone) {

@@ -353,7 +353,8 @@ void KubernetesPolicySource::writeDueStatus() {
   for (const Write& write : writes) {
     auto response = client_->patch(write.path, "application/apply-patch+yaml", write.body.dump());
     if (!response) {
-      spdlog::warn("status of TelemetryPolicy {}: {}", write.key, response.error().message);
+      spdlog::warn("status of TelemetryPolicy {}: cannot reach the API server: {}", write.key,
+                   response.error().message);
       continue;
     }
     if (response->status == 404) {

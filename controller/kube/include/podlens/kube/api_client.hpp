@@ -32,8 +32,8 @@ class ApiClient {
   ApiClient(const ApiClient&) = delete;
   ApiClient& operator=(const ApiClient&) = delete;
 
-  // An Error means no HTTP answer (connection refused, TLS, timeout, cancelled); HTTP errors
-  // are responses.
+  // An Error means no HTTP answer (connection refused, TLS, timeout, cancelled) and says only
+  // the cause; HTTP errors are responses.
   Result<ApiResponse> get(const std::string& pathAndQuery, const std::string& accept = "");
   Result<ApiResponse> patch(const std::string& pathAndQuery, const std::string& contentType,
                             const std::string& body);

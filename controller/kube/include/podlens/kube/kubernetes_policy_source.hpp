@@ -47,10 +47,12 @@ class KubernetesPolicySource : public daemon::PolicySource {
   KubernetesPolicySource(std::unique_ptr<ApiClient> client, KubernetesSourceOptions options);
   ~KubernetesPolicySource() override;
 
+  // Starts the watches. In the daemon: after its HTTP endpoint (which sizes cpprestsdk's pool).
   void start();
   // Both initial lists are done: before that a snapshot is not the cluster's state, and the
   // daemon must not act on it (it would drop every selector of a restarted node).
-  bool synced() const;
+  bool synced() const override;
+  bool podsAuthoritative() const override { return true; }  // the API's pods are all pods
 
   controller::PolicySnapshot snapshot() override;
   void publishSelection(const controller::SelectorPlan& plan) override;
