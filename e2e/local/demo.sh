@@ -10,6 +10,9 @@ trap pl_node_down EXIT
 trap 'exit 130' INT TERM
 
 SECONDS_TOTAL=${PL_DEMO_SECONDS:-40}
+# Pod-to-pod latencies on one machine are well under OpenTelemetry's first 5 ms bucket: finer
+# buckets so p50 and p99 say something.
+export PL_CONTROLLER_FLAGS="--duration-buckets 0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10"
 
 write_policies() {
   cat >"$PL_DIR/policies/shop.yaml" <<'YAML'
@@ -58,12 +61,14 @@ main() {
   pl_log "traffic for ${SECONDS_TOTAL}s: wrk -> web (route mix), frontend -> api (curl, ab)"
   pl_exec loadgen wrk -t1 -c4 -d"${SECONDS_TOTAL}s" -s "$(dirname "$0")/traffic-mix.lua" \
     "http://$(pl_pod_ip web):8080" >"$PL_DIR/wrk.txt" 2>&1 &
-  echo $! >>"$PL_DIR/pids"
+  local wrk=$!
+  echo $wrk >>"$PL_DIR/pids"
   frontend_loop "$(pl_pod_ip api)" &
-  echo $! >>"$PL_DIR/pids"
+  local frontend=$!
+  echo $frontend >>"$PL_DIR/pids"
   "$(pl_bin podlens-top)" --url "http://127.0.0.1:$PL_METRICS_PORT/metrics" --interval 2 \
     --count $((SECONDS_TOTAL / 2))
-  wait 2>/dev/null || true
+  wait "$wrk" "$frontend" 2>/dev/null || true
   pl_log "wrk's own view of its traffic:"
   sed -n '/Latency/,/Transfer/p' "$PL_DIR/wrk.txt" >&2
   pl_log "self-metrics:"

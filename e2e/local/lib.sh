@@ -58,7 +58,7 @@ pl_cni() {
   local namespace name
   namespace=$(cat "$PL_DIR/pods/$2/namespace")
   CNI_PATH="$PL_DIR/cni-bin" NETCONFPATH="$PL_DIR/net.d" \
-    CNI_ARGS="K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2" \
+    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2" \
     "$(pl_bin cnitool)" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
 }
 
@@ -164,6 +164,7 @@ pl_node_up() {
 
 # pl_node_down: removes everything the run made, whatever state it is in. Idempotent.
 pl_node_down() {
+  set +e  # best effort: one thing already gone must not stop the rest of the cleanup
   local pid pod
   if [ -f "$PL_DIR/pids" ]; then
     while read -r pid; do kill "$pid" 2>/dev/null; done <"$PL_DIR/pids"
@@ -186,7 +187,7 @@ pl_leftovers() {
   ip -o link show | grep -o -- "$PL_BRIDGE\|veth[^:@]*@if[0-9]*.*master $PL_BRIDGE" \
     | sed 's/^/link /'
   [ -e "$PL_BPFFS" ] && echo "pins $PL_BPFFS"
-  pgrep -f -- "$PL_DIR" | sed 's/^/process /'
+  pgrep -f -- "$PL_DIR" | grep -vx "$$" | sed 's/^/process /'
   true
 }
 
