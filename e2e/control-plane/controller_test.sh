@@ -10,6 +10,8 @@
 #   5. restart the API server mid-run: the same controller catches up on what changed;
 #   6. delete the Pod object: selectors go, series go after the grace period; delete the policy.
 # Root (netns, veth, BPF). Env: PL_BUILD (the build tree), PL_METRICS_PORT.
+# ok never fails, so "A && ok || fail" is if-then-else here.
+# shellcheck disable=SC2015
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../local/lib.sh"
@@ -30,9 +32,9 @@ k() { cp_kubectl "$@"; }
 
 # until SECONDS CMD...: polls CMD every 0.2 s until it succeeds; false after SECONDS.
 until_ok() {
-  local limit=$(($1 * 5)) i
+  local limit=$(($1 * 5))
   shift
-  for i in $(seq "$limit"); do
+  for _ in $(seq "$limit"); do
     "$@" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
@@ -114,16 +116,16 @@ test_rbac() {
                 "update telemetrypolicies.podlens.io/status" "create pods" "delete pods"
                 "patch pods" "list secrets" "list nodes" "list configmaps" "create events")
   can() {  # can VERB RESOURCE[/SUBRESOURCE]
-    local resource=${2%/*} sub=""
-    [ "$2" = "$resource" ] || sub="--subresource=${2#*/}"
-    k auth can-i --as "$sa" "$1" "$resource" $sub -A 2>/dev/null || true
+    local resource=${2%/*} sub=()
+    [ "$2" = "$resource" ] || sub=("--subresource=${2#*/}")
+    k auth can-i --as "$sa" "$1" "$resource" "${sub[@]}" -A 2>/dev/null || true
   }
   for check in "${allowed[@]}"; do
-    verb=$(can $check)
+    verb=$(can "${check% *}" "${check#* }")
     [ "$verb" = yes ] || fail "the ServiceAccount cannot $check"
   done
   for check in "${denied[@]}"; do
-    verb=$(can $check)
+    verb=$(can "${check% *}" "${check#* }")
     [ "$verb" = no ] || fail "the ServiceAccount can $check (more than it needs)"
   done
   [ "$FAILED" -eq 0 ] && ok "RBAC: ${#allowed[@]} rights it needs granted, ${#denied[@]} others denied"

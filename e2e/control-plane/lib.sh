@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # e2e/control-plane/lib.sh: a real Kubernetes control plane on this machine (etcd +
 # kube-apiserver built by scripts/build-control-plane.sh), in the manner of controller-runtime's
 # envtest: no kubelet, no scheduler, no controller-manager. Tests create Pod objects (bound to a
@@ -80,26 +81,27 @@ cp_ports() {
   CP_SERVER=https://127.0.0.1:$CP_API_PORT
 }
 
+# cp_kubeconfig FILE USER CONTEXT_NAMESPACE USER_FIELDS...: a kubeconfig for this cluster.
+cp_kubeconfig() {
+  local file=$1 user=$2 namespace=$3 field
+  shift 3
+  {
+    echo "apiVersion: v1"
+    echo "kind: Config"
+    echo "clusters: [{name: podlens-e2e, cluster: {server: \"$CP_SERVER\","
+    echo "  certificate-authority: \"$CP_DIR/certs/ca.crt\"}}]"
+    echo "users:"
+    echo "- name: $user"
+    echo "  user:"
+    for field in "$@"; do echo "    $field"; done
+    echo "contexts: [{name: $user, context: {cluster: podlens-e2e, user: $user${namespace:+, namespace: $namespace}}}]"
+    echo "current-context: $user"
+  } >"$file"
+}
+
 cp_write_admin_kubeconfig() {
-  local d=$CP_DIR/certs
-  cat >"$CP_KUBECONFIG" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: podlens-e2e
-  cluster:
-    server: $CP_SERVER
-    certificate-authority: $d/ca.crt
-users:
-- name: admin
-  user:
-    client-certificate: $d/admin.crt
-    client-key: $d/admin.key
-contexts:
-- name: podlens-e2e
-  context: {cluster: podlens-e2e, user: admin}
-current-context: podlens-e2e
-EOF
+  cp_kubeconfig "$CP_KUBECONFIG" admin "" "client-certificate: $CP_DIR/certs/admin.crt" \
+    "client-key: $CP_DIR/certs/admin.key"
 }
 
 cp_etcd_start() {
@@ -114,8 +116,7 @@ cp_etcd_start() {
     >>"$CP_DIR/etcd.log" 2>&1 &
   echo $! >"$CP_DIR/etcd.pid"
   disown
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$CP_ETCD_PORT/health" 2>/dev/null | grep -q '"true"' && return 0
     kill -0 "$(cat "$CP_DIR/etcd.pid")" 2>/dev/null || break
     sleep 0.1
@@ -153,9 +154,9 @@ cp_apiserver_start() {
 
 # cp_wait_ready TENTHS: waits for /readyz as the admin.
 cp_wait_ready() {
-  local d=$CP_DIR/certs i
+  local d=$CP_DIR/certs
   cp_ports
-  for i in $(seq "$1"); do
+  for _ in $(seq "$1"); do
     curl -sf --cacert "$d/ca.crt" --cert "$d/admin.crt" --key "$d/admin.key" \
       "$CP_SERVER/readyz" >/dev/null 2>&1 && return 0
     kill -0 "$(cat "$CP_DIR/apiserver.pid")" 2>/dev/null || return 1
@@ -165,11 +166,11 @@ cp_wait_ready() {
 }
 
 cp_stop_pidfile() {  # cp_stop_pidfile FILE: TERM, then KILL after 5 s, the process we started
-  local pid i
+  local pid
   [ -f "$1" ] || return 0
   pid=$(cat "$1")
   if kill "$pid" 2>/dev/null; then
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
@@ -190,8 +191,7 @@ cp_up() {
   cp_etcd_start
   cp_apiserver_start
   # The default namespace exists once the apiserver's bootstrap controller has run.
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     cp_kubectl get namespace default >/dev/null 2>&1 && break
     sleep 0.1
   done
@@ -209,23 +209,7 @@ cp_sa_kubeconfig() {
   local token
   token=$(cp_kubectl create token "$2" -n "$1" --duration 1h) \
     || cp_die "could not get a token for $1/$2"
-  cat >"$3" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: podlens-e2e
-  cluster:
-    server: $CP_SERVER
-    certificate-authority: $CP_DIR/certs/ca.crt
-users:
-- name: $2
-  user:
-    token: $token
-contexts:
-- name: $2
-  context: {cluster: podlens-e2e, user: $2, namespace: $1}
-current-context: $2
-EOF
+  cp_kubeconfig "$3" "$2" "$1" "token: $token"
 }
 
 # ---- A node against this control plane: netns pods (e2e/local/lib.sh) that are also Pod
@@ -279,8 +263,7 @@ cp_controller_start() {
     >>"$PL_DIR/controller.log" 2>&1 &
   echo $! >"$PL_DIR/controller.pid"
   echo $! >>"$PL_DIR/pids"
-  local i
-  for i in $(seq 200); do
+  for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$PL_METRICS_PORT/readyz" >/dev/null && return 0
     kill -0 "$(cat "$PL_DIR/controller.pid")" 2>/dev/null || break
     sleep 0.1

@@ -6,6 +6,7 @@ set -euo pipefail
 export CP_DIR=${CP_DIR:-$(mktemp -d /tmp/podlens-cp.XXXXXX)}
 export CP_LIB
 CP_LIB=$(cd "$(dirname "$0")/../../e2e/control-plane" && pwd)/lib.sh
+# shellcheck source=../../e2e/control-plane/lib.sh
 source "$CP_LIB"
 trap 'cp_down; rm -rf "$CP_DIR"' EXIT
 cp_up
