@@ -20,8 +20,8 @@ source "$HERE/lib.sh"
 export PL_GRACE=2
 FAILED=0
 cleanup() {
-  pl_node_down
-  cp_down
+  cp_down || true  # first: pl_node_down stops at its first failing step under set -e
+  pl_node_down || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
