@@ -33,6 +33,14 @@ selector_ports() {  # the ports in the pinned selector map, sorted
     | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
 }
 
+run_links() {  # "pin=link-id" for every link this run pinned (other runs may share the host)
+  local pin
+  for pin in "$PL_BPFFS"/links/*; do
+    [ -e "$pin" ] || continue
+    echo "$(basename "$pin")=$(bpftool -j link show pinned "$pin" | grep -o '"id": *[0-9]*' | grep -o '[0-9]*$')"
+  done | tr '\n' ' '
+}
+
 by_method_status() {  # "METHOD STATUS COUNT" lines from "METHOD STATUS ROUTE COUNT" lines
   awk '{ n[$1 " " $2] += $4 } END { for (k in n) print k, n[k] }' | sort
 }
@@ -64,15 +72,16 @@ test_kill9_restart() {
   local web links_before links_after base logged_at_kill total counted
   web=$(pl_pod_ip web)
   base=$(wc -l <"$PL_DIR/pods/web/access.log")
-  links_before=$(bpftool -j link show | grep -o '"id": *[0-9]*' | sort | tr '\n' ' ')
+  links_before=$(run_links)
   pl_exec client curl -s -o /dev/null --rate 200/s "http://$web:8080/api/users/[1-800]" &
   local traffic=$!
   sleep 1.5
   kill -9 "$(cat "$PL_DIR/controller.pid")"
   logged_at_kill=$(wc -l <"$PL_DIR/pods/web/access.log")
   sleep 1
-  links_after=$(bpftool -j link show | grep -o '"id": *[0-9]*' | sort | tr '\n' ' ')
-  [ "$links_before" = "$links_after" ] && ok "kill -9: every BPF link still attached" \
+  links_after=$(run_links)
+  [ -n "$links_before" ] && [ "$links_before" = "$links_after" ] \
+    && ok "kill -9: every pinned link of this node still attached ($(wc -w <<<"$links_after"))" \
     || fail "kill -9 changed the attached links: [$links_before] -> [$links_after]"
   pl_controller_start
   wait "$traffic"
