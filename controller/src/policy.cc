@@ -383,8 +383,11 @@ void DocumentParser::pod(const YAML::Node& doc) {
   size_t before = errors_;
   std::optional<Metadata> meta = metadata(doc, true);
   if (meta && errors_ == before) {
-    PodLabels pod{meta->namespace_, meta->name, std::move(meta->labels),
-                  std::string(file_) + " document " + std::to_string(index_)};
+    PodLabels pod;
+    pod.namespace_ = meta->namespace_;
+    pod.name = meta->name;
+    pod.labels = std::move(meta->labels);
+    pod.source = std::string(file_) + " document " + std::to_string(index_);
     out_.pods.push_back(std::move(pod));
   }
 }
