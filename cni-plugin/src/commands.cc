@@ -69,6 +69,16 @@ Result<PodRecord> attachPod(const Environment& env, const PluginConfig& config,
   return record;
 }
 
+// A prevResult of unexpected shape must not escape as an exception: it is a fault like any other.
+Result<PodRecord> attachPodGuarded(const Environment& env, const PluginConfig& config,
+                                   const PodRecordStore& store) {
+  try {
+    return attachPod(env, config, store);
+  } catch (const std::exception& e) {
+    return Error{std::string("unexpected input while attaching: ") + e.what(), kInternal};
+  }
+}
+
 Error missing(const std::string& what) { return Error{what, kAttachmentMissing}; }
 
 bool pinExists(const std::string& path) {
@@ -173,7 +183,7 @@ Status dataPlaneUsable(const PluginConfig& config) {
 Result<Reply> cmdAdd(const Environment& env, const PluginConfig& config) {
   PodRecordStore store(config.stateDir);
   auto lock = StateLock::acquire(config.stateDir, StateLock::Kind::kShared);
-  auto record = lock ? attachPod(env, config, store) : Result<PodRecord>(lock.error());
+  auto record = lock ? attachPodGuarded(env, config, store) : Result<PodRecord>(lock.error());
   if (!record) {
     if (auto handled = applyFailPolicy(config, "ADD", record.error()); !handled) {
       return handled.error();

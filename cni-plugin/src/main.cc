@@ -28,7 +28,19 @@ std::optional<std::string> fromProcessEnv(const char* name) {
 
 }  // namespace
 
+int run();
+
 int main() {
+  try {
+    return run();
+  } catch (const std::exception& e) {  // cannot happen by design; still answer in CNI's terms
+    return replyError(podlens::Error{std::string("internal error: ") + e.what(),
+                                     podlens::cni::kInternal},
+                      podlens::cni::kLatestVersion);
+  }
+}
+
+int run() {
   podlens::cni::setupDefaultLogging();
   const std::string input(std::istreambuf_iterator<char>(std::cin), {});
   const std::string version = podlens::cni::replyVersion(input);

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <system_error>
+#include <utility>
 
 #include "errors.hpp"
 #include "podlens_tc.skel.h"
@@ -47,25 +48,28 @@ constexpr const char* kIncompatible =
     " (the pins come from an incompatible podlens build: stop its users, remove the pinned "
     "directory and let the current version pin again)";
 
-Result<UniqueFd> openPin(const std::string& path) {
+// The pinned object at path and its bpf_map_info / bpf_prog_info.
+template <typename Info>
+Result<std::pair<UniqueFd, Info>> openPin(const std::string& path) {
   UniqueFd fd(bpf_obj_get(path.c_str()));
   if (!fd.valid()) {
     return errnoError("opening pinned object " + path, errno);
   }
-  return fd;
+  Info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd.get(), &info, &len) != 0) {
+    return errnoError("reading the info of " + path, errno);
+  }
+  return std::make_pair(std::move(fd), info);
 }
 
 Result<UniqueFd> openPinnedMap(const std::string& dir, const MapShape& shape) {
   const std::string path = dir + "/" + shape.name;
-  auto fd = openPin(path);
-  if (!fd) {
-    return fd.error();
+  auto pin = openPin<bpf_map_info>(path);
+  if (!pin) {
+    return pin.error();
   }
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0) {
-    return errnoError("reading map info of " + path, errno);
-  }
+  const bpf_map_info& info = pin->second;
   if (info.type != shape.type || info.key_size != shape.keySize ||
       info.value_size != shape.valueSize ||
       (shape.maxEntries != 0 && info.max_entries != shape.maxEntries)) {
@@ -75,26 +79,22 @@ Result<UniqueFd> openPinnedMap(const std::string& dir, const MapShape& shape) {
                  std::to_string(shape.type) + ", key " + std::to_string(shape.keySize) +
                  " B, value " + std::to_string(shape.valueSize) + " B" + kIncompatible};
   }
-  return fd;
+  return std::move(pin->first);
 }
 
-Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* pin,
+Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* name,
                                    const std::string& expectedName) {
-  const std::string path = dir + "/" + pin;
-  auto fd = openPin(path);
-  if (!fd) {
-    return fd.error();
+  const std::string path = dir + "/" + name;
+  auto pin = openPin<bpf_prog_info>(path);
+  if (!pin) {
+    return pin.error();
   }
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(fd->get(), &info, &len) != 0) {
-    return errnoError("reading program info of " + path, errno);
-  }
+  const bpf_prog_info& info = pin->second;
   if (info.type != BPF_PROG_TYPE_SCHED_CLS || expectedName != info.name) {
     return Error{"pinned program " + path + " is '" + info.name + "' of type " +
                  std::to_string(info.type) + ", expected " + expectedName + kIncompatible};
   }
-  return fd;
+  return std::move(pin->first);
 }
 
 bool exists(const std::string& path) {
