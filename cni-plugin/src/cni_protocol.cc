@@ -137,7 +137,7 @@ Result<std::string> checkedVersion(const json& conf) {
   if (!versionSupported(*version)) {
     return cniError(kIncompatibleVersion, "cniVersion \"" + *version +
                                               "\" is not supported; podlens-cni supports "
-                                              "0.4.0, 1.0.0 and 1.1.0");
+                                              "0.3.0, 0.3.1, 0.4.0, 1.0.0 and 1.1.0");
   }
   return version;
 }
@@ -181,7 +181,9 @@ Status readPodlensKeys(const json& conf, PluginConfig& config) {
 }  // namespace
 
 const std::vector<std::string>& supportedVersions() {
-  static const std::vector<std::string> versions{"0.4.0", "1.0.0", "1.1.0"};
+  // 0.3.x too: kindnet and older primaries still write 0.3.1, and a chained plugin speaks
+  // the version of the list it is in.
+  static const std::vector<std::string> versions{"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"};
   return versions;
 }
 
@@ -282,6 +284,10 @@ Result<PluginConfig> parseConfig(std::string_view stdinText, Command command) {
   config.cniVersion = *version;
   if (command == Command::kVersion) {
     return config;
+  }
+  if (command == Command::kCheck && !versionAtLeast(config.cniVersion, "0.4.0")) {
+    return cniError(kIncompatibleVersion,
+                    "cniVersion " + config.cniVersion + " has no CHECK (0.4.0 and later)");
   }
   if ((command == Command::kStatus || command == Command::kGc) &&
       !versionAtLeast(config.cniVersion, "1.1.0")) {

@@ -1,5 +1,5 @@
 // The CNI protocol as podlens-cni speaks it: environment, network configuration on stdin,
-// CNI_ARGS, results and error JSON (CNI spec 0.4.0, 1.0.0, 1.1.0). Pure logic: no I/O, no root.
+// CNI_ARGS, results and error JSON (CNI spec 0.3.x, 0.4.0, 1.0.0, 1.1.0). Pure logic: no I/O, no root.
 #pragma once
 
 #include <podlens/result.hpp>
@@ -36,7 +36,7 @@ enum ErrorCode : int {
 };
 
 inline constexpr const char* kLatestVersion = "1.1.0";
-const std::vector<std::string>& supportedVersions();  // "0.4.0", "1.0.0", "1.1.0"
+const std::vector<std::string>& supportedVersions();  // "0.3.0" ... "1.1.0"
 bool versionSupported(std::string_view version);
 bool versionAtLeast(std::string_view version, std::string_view minimum);
 

@@ -150,10 +150,9 @@ Result<Edited> insertPlugin(const json& config, const json& entry) {
     out.notes.push_back("updated the podlens-cni entry");
   }
   std::string version = out.config.value("cniVersion", "");
-  if (versionNumber(version) < versionNumber("0.4.0")) {
-    out.config["cniVersion"] = "0.4.0";
-    out.changed = true;
-    out.notes.push_back("raised cniVersion " + version + " to 0.4.0 (podlens-cni needs 0.4.0+)");
+  if (versionNumber(version) < versionNumber("0.3.0")) {
+    return Error{"cniVersion \"" + version + "\" of the node's CNI config is older than 0.3.0, "
+                 "the oldest podlens-cni speaks; leaving the config unchanged"};
   }
   return out;
 }

@@ -7,8 +7,8 @@
 //     or updates its own entry in place when it is already there;
 //   - turns a single-plugin .conf into a .conflist of the same base name (the old file removed,
 //     so the list is the first file again);
-//   - raises a list's cniVersion below 0.4.0 to 0.4.0 (podlens-cni speaks 0.4.0 to 1.1.0; the
-//     reference plugins, kindnet's among them, speak both);
+//   - never changes the list's cniVersion: podlens-cni speaks 0.3.0 to 1.1.0 (kindnet writes
+//     0.3.1); an older list is refused with an error and left alone;
 //   - on uninstall removes its entry and nothing else.
 // Writes are atomic (a dot-file in the same dir, fsync, rename): the runtime never reads half
 // a file. Nothing is written when the file already says it.

@@ -62,7 +62,7 @@ TEST(DefaultConfig, FirstConfigFileByName) {
   EXPECT_FALSE(defaultConfigName({}));
 }
 
-TEST(InsertPlugin, AppendsAfterThePrimaryAndRaisesOldVersions) {
+TEST(InsertPlugin, AppendsAfterThePrimaryAndLeavesTheVersionAlone) {
   auto edited = insertPlugin(kKindnet, kEntry);
   ASSERT_TRUE(edited) << edited.error().message;
   EXPECT_TRUE(edited->changed);
@@ -70,7 +70,7 @@ TEST(InsertPlugin, AppendsAfterThePrimaryAndRaisesOldVersions) {
   ASSERT_EQ(plugins.size(), 3u);
   EXPECT_EQ(plugins[0], kKindnet["plugins"][0]);  // the primary untouched
   EXPECT_EQ(plugins[2], kEntry);
-  EXPECT_EQ(edited->config["cniVersion"], "0.4.0");
+  EXPECT_EQ(edited->config["cniVersion"], kKindnet["cniVersion"]);  // 0.3.1: spoken as is
   EXPECT_EQ(edited->config["name"], "kindnet");
 }
 
@@ -104,6 +104,11 @@ TEST(InsertPlugin, RefusesWhatItCannotChain) {
   EXPECT_FALSE(insertPlugin(json::parse(R"({"plugins": []})"), kEntry));
   EXPECT_FALSE(insertPlugin(json::parse(R"({"plugins": [{"type": "podlens-cni"}]})"), kEntry));
   EXPECT_FALSE(insertPlugin(kKindnet, json{{"type", "other"}}));
+  json ancient = kKindnet;
+  ancient["cniVersion"] = "0.2.0";  // older than podlens-cni speaks: left alone, with a reason
+  auto refused = insertPlugin(ancient, kEntry);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("0.2.0"), std::string::npos);
 }
 
 TEST(RemovePlugin, RemovesOnlyItsEntry) {

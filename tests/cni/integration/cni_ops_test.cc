@@ -95,7 +95,7 @@ TEST(CniErrorTest, MalformedInputMissingEnvUnsupportedVersionBadConf) {
   EXPECT_EQ(missing.exitCode, 1);
   EXPECT_EQ(cniErrorCode(missing), 4) << missing.out;
 
-  auto old = net.plugin(add, {{"cniVersion", "0.3.1"}});
+  auto old = net.plugin(add, {{"cniVersion", "0.2.0"}});
   EXPECT_EQ(cniErrorCode(old), 1) << old.out;
   auto badKey = net.plugin(add, {{"failPolicy", 3}});
   EXPECT_EQ(cniErrorCode(badKey), 7) << badKey.out;
@@ -103,7 +103,7 @@ TEST(CniErrorTest, MalformedInputMissingEnvUnsupportedVersionBadConf) {
 
   auto version = runShell(pluginPath(), R"({"cniVersion":"1.0.0"})", {{"CNI_COMMAND", "VERSION"}});
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(json::parse(version.out)["supportedVersions"], json({"0.4.0", "1.0.0", "1.1.0"}));
+  EXPECT_EQ(json::parse(version.out)["supportedVersions"], json({"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
   for (const auto* r : {&malformed, &missing, &old, &badKey}) {  // stdout: the error JSON only
     EXPECT_TRUE(json::parse(r->out, nullptr, false).is_object()) << r->out;
   }

@@ -103,8 +103,13 @@ TEST(CniConfigTest, ErrorCodes) {
   EXPECT_EQ(codeOf(parseConfig("not json", Command::kAdd)), kDecodeFailure);
   EXPECT_EQ(codeOf(parseConfig("[1,2]", Command::kAdd)), kDecodeFailure);
   EXPECT_EQ(codeOf(parseConfig(R"({"name":"n","type":"t"})", Command::kAdd)), kInvalidConfig);
-  EXPECT_EQ(codeOf(parseConfig(R"({"cniVersion":"0.3.1","name":"n","type":"t"})",
+  EXPECT_EQ(codeOf(parseConfig(R"({"cniVersion":"0.2.0","name":"n","type":"t"})",
                                Command::kAdd)),
+            kIncompatibleVersion);
+  // 0.3.x (kindnet writes 0.3.1) is spoken, but it has no CHECK: that came with 0.4.0.
+  EXPECT_TRUE(parseConfig(R"({"cniVersion":"0.3.1","name":"n","type":"t"})", Command::kAdd));
+  EXPECT_EQ(codeOf(parseConfig(R"({"cniVersion":"0.3.1","name":"n","type":"t"})",
+                               Command::kCheck)),
             kIncompatibleVersion);
   EXPECT_EQ(codeOf(parseConfig(R"({"cniVersion":"1.0.0","type":"t"})", Command::kAdd)),
             kInvalidConfig);
@@ -155,7 +160,7 @@ TEST(CniReplyTest, ErrorJsonAndVersion) {
   EXPECT_EQ(error["msg"], "bad");
   EXPECT_EQ(error["cniVersion"], "1.0.0");
   EXPECT_EQ(errorJson(Error{"x"}, "1.1.0")["code"], kInternal);
-  EXPECT_EQ(versionJson()["supportedVersions"], json({"0.4.0", "1.0.0", "1.1.0"}));
+  EXPECT_EQ(versionJson()["supportedVersions"], json({"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
   EXPECT_EQ(replyVersion(R"({"cniVersion":"0.4.0"})"), "0.4.0");
   EXPECT_EQ(replyVersion("garbage"), "1.1.0");
 }
