@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev googletest
   # tests and the local node
   iproute2 iptables ethtool procps psmisc util-linux
-  containernetworking-plugins nginx-light curl wrk apache2-utils python3
+  containernetworking-plugins nginx-light curl wrk apache2-utils python3 openssl
   prometheus
 )
 
