@@ -13,6 +13,8 @@ packages=(
   iproute2 iptables ethtool procps psmisc util-linux
   containernetworking-plugins nginx-light curl wrk apache2-utils python3 openssl
   prometheus
+  # bench/sidecar_bench.sh: the sidecar proxy and the plots
+  haproxy gnuplot-nox
 )
 
 missing=()

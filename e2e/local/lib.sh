@@ -44,13 +44,15 @@ pl_write_conflist() {
       "ipam": {"type": "host-local", "dataDir": "$PL_DIR/ipam",
                "ranges": [[{"subnet": "$PL_SUBNET.0/24"}]]}
     },
-    {
-      "type": "podlens-cni", "bpffsRoot": "$PL_BPFFS", "stateDir": "$PL_DIR/state",
-      "logFile": "$PL_DIR/podlens-cni.log"
-    }
+    $(pl_podlens_entry)
   ]
 }
 JSON
+}
+
+pl_podlens_entry() {  # the conflist's podlens-cni entry
+  echo "{\"type\": \"podlens-cni\", \"bpffsRoot\": \"$PL_BPFFS\", \"stateDir\": \"$PL_DIR/state\"," \
+    "\"logFile\": \"$PL_DIR/podlens-cni.log\"}"
 }
 
 # pl_cni add|del POD: runs the chain for one pod through cnitool.
@@ -86,6 +88,23 @@ pl_pod_add() {
     [ -n "$labels" ] || echo "    {}"
   } >"$PL_DIR/policies/pod-$pod.yaml"
   pl_log "pod $namespace/$pod up at $(pl_pod_ip "$pod")"
+}
+
+# pl_podlens_detach POD: takes podlens off a pod and leaves its network as it is, as a runtime
+# does when it runs DEL for the chain's podlens-cni entry alone: no programs on the pod's veth,
+# no record (the pod is as on a node without podlens). pl_node_down's DEL of the chain after it
+# is fine: podlens-cni's DEL is idempotent.
+pl_podlens_detach() {
+  local netns=/var/run/netns/$PL_RUN-$1 record
+  record=$(grep -l "\"netns\": *\"$netns\"" "$PL_DIR"/state/pods/*.json) \
+    || pl_die "pod $1 has no podlens record"
+  CNI_COMMAND=DEL CNI_NETNS=$netns CNI_PATH=$PL_DIR/cni-bin \
+    CNI_CONTAINERID=$(sed -n 's/.*"containerId": *"\([^"]*\)".*/\1/p' "$record") \
+    CNI_IFNAME=$(sed -n 's/.*"ifname": *"\([^"]*\)".*/\1/p' "$record") \
+    "$PL_DIR/cni-bin/podlens-cni" >/dev/null \
+    <<<"{\"cniVersion\": \"1.0.0\", \"name\": \"podlens-local\", $(pl_podlens_entry | cut -c2-)" \
+    || pl_die "podlens-cni DEL of pod $1 failed"
+  pl_log "pod $1: podlens detached"
 }
 
 pl_pod_ip() { cat "$PL_DIR/pods/$1/ip"; }

@@ -1,0 +1,553 @@
+// rate_client: an HTTP/1.1 GET load generator that does not fall for coordinated omission.
+//
+// Open loop (--rate R): request i is due at start + i/R whatever happened before it. A due
+// request takes an idle keep-alive connection of the pool (or opens a new connection with
+// --new-connection); when none is free it waits in a queue, and its latency still runs from
+// the time it was due. A slow server therefore shows up as the queueing delay the users of a
+// constant-rate service would see, not as fewer, faster samples (wrk's closed loop).
+// Closed loop (--rate 0): each connection sends its next request as soon as the previous one
+// is answered: the maximum throughput, latency measured from the actual send.
+//
+// One epoll loop per thread (--threads, default 1); thread k owns every T-th due time and
+// connection. Prints a human summary and one "RESULT key=value ..." line for scripts.
+//   rate_client --url http://IP:PORT/PATH [--rate R] [--duration S] [--warmup S]
+//               [--connections N] [--new-connection] [--threads T] [--drain S]
+//   rate_client --self-test      checks the histogram against known distributions
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "histogram.hpp"
+
+using podlens::bench::LatencyHistogram;
+
+namespace {
+
+uint64_t nowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct Options {
+  sockaddr_in target{};
+  std::string host;  // "IP:PORT" for the Host header
+  std::string path = "/";
+  double rate = 0;  // 0: closed loop
+  double duration = 10;
+  double warmup = 1;
+  double drain = 2;  // after the schedule ends, how long answers are awaited
+  int connections = 16;
+  bool newConnection = false;
+  int threads = 1;
+};
+
+struct Totals {
+  LatencyHistogram latency;
+  uint64_t completed = 0;  // answered requests inside the measurement window
+  uint64_t errors = 0;     // connect/reset/parse failures and non-2xx answers in the window
+  uint64_t timeouts = 0;   // window requests never answered (sent or not) by the drain's end
+  uint64_t lastDoneNs = 0;
+};
+
+// One slot of the pool: a keep-alive connection, or in new-connection mode the place of one
+// connection at a time. A slot is free (in the idle list) or assigned to one request.
+struct Conn {
+  int fd = -1;
+  bool free = true;
+  bool connecting = false;
+  bool busy = false;         // a request is in progress
+  bool awaitingEof = false;  // new-connection mode: answered, waiting for the server's FIN
+  uint64_t due = 0;          // the request's intended send time
+  size_t sent = 0;
+  std::string head;  // response bytes up to the end of the header
+  bool headDone = false;
+  int status = 0;
+  int64_t bodyLeft = 0;
+};
+
+class Worker {
+ public:
+  Worker(const Options& o, int index, uint64_t start) : o_(o), index_(index), start_(start) {
+    request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host +
+               "\r\nUser-Agent: podlens-rate-client\r\n" +
+               (o.newConnection ? "Connection: close\r\n" : "") + "\r\n";
+    windowStart_ = start + static_cast<uint64_t>(o.warmup * 1e9);
+    windowEnd_ = windowStart_ + static_cast<uint64_t>(o.duration * 1e9);
+    int share = o.connections / o.threads + (index < o.connections % o.threads ? 1 : 0);
+    conns_.resize(std::max(share, 1));
+  }
+
+  void run();
+  const Totals& totals() const { return totals_; }
+
+ private:
+  bool inWindow(uint64_t t) const { return t >= windowStart_ && t < windowEnd_; }
+  bool closedLoop() const { return o_.rate <= 0; }
+  uint64_t dueTime(uint64_t i) const {
+    double global = static_cast<double>(i) * o_.threads + index_;
+    return start_ + static_cast<uint64_t>(global * 1e9 / o_.rate);
+  }
+  bool open(Conn& c);
+  void close(Conn& c);
+  void release(Conn& c);
+  void assign(Conn& c, uint64_t due);
+  void dispatch();
+  void onEvent(Conn& c, uint32_t events);
+  void trySend(Conn& c);
+  void onReadable(Conn& c);
+  bool consume(Conn& c, const char* data, size_t n);
+  void finish(Conn& c, bool ok);
+  void fail(Conn& c);
+  void countError(uint64_t due) { totals_.errors += inWindow(due) ? 1 : 0; }
+
+  const Options& o_;
+  int index_;
+  uint64_t start_, windowStart_, windowEnd_;
+  int epoll_ = -1;
+  std::string request_;
+  std::vector<Conn> conns_;
+  std::vector<Conn*> idle_;
+  std::deque<uint64_t> queue_;  // due times waiting for a free slot
+  Totals totals_;
+};
+
+bool Worker::open(Conn& c) {
+  c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c.fd < 0) {
+    std::perror("rate_client: socket");
+    std::exit(2);
+  }
+  int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int r = connect(c.fd, reinterpret_cast<const sockaddr*>(&o_.target), sizeof o_.target);
+  if (r < 0 && errno != EINPROGRESS) {
+    close(c);
+    return false;
+  }
+  c.connecting = r < 0;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.ptr = &c;
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd, &ev);
+  return true;
+}
+
+void Worker::close(Conn& c) {
+  if (c.fd >= 0) {
+    ::close(c.fd);  // also leaves the epoll set
+  }
+  c.fd = -1;
+  c.connecting = false;
+  c.awaitingEof = false;
+}
+
+void Worker::release(Conn& c) {
+  c.busy = false;
+  if (!c.free) {
+    c.free = true;
+    idle_.push_back(&c);
+  }
+}
+
+void Worker::assign(Conn& c, uint64_t due) {
+  c.free = false;
+  if ((o_.newConnection || c.fd < 0) && !open(c)) {
+    countError(due);
+    release(c);
+    return;
+  }
+  c.busy = true;
+  c.due = due;
+  c.sent = 0;
+  c.head.clear();
+  c.headDone = false;
+  if (!c.connecting) {
+    trySend(c);
+  }
+}
+
+// Hands the queued requests to free slots, oldest first.
+void Worker::dispatch() {
+  while (!queue_.empty() && !idle_.empty()) {
+    Conn* c = idle_.back();
+    idle_.pop_back();
+    uint64_t due = queue_.front();
+    queue_.pop_front();
+    assign(*c, due);
+  }
+}
+
+void Worker::trySend(Conn& c) {
+  while (c.sent < request_.size()) {
+    ssize_t n = send(c.fd, request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno != EAGAIN) {
+        fail(c);
+      }
+      return;
+    }
+    c.sent += static_cast<size_t>(n);
+  }
+}
+
+// A connection broke: its request (if any) is an error; a keep-alive slot reconnects so an
+// unreachable server shows as errors rather than as a stalled pool.
+void Worker::fail(Conn& c) {
+  if (c.busy) {
+    countError(c.due);
+  }
+  close(c);
+  if (!o_.newConnection) {
+    open(c);
+  }
+  release(c);
+}
+
+void Worker::finish(Conn& c, bool ok) {
+  uint64_t done = nowNs();
+  c.busy = false;
+  if (closedLoop() ? inWindow(done) : inWindow(c.due)) {
+    if (ok) {
+      totals_.latency.record(done - c.due);
+      ++totals_.completed;
+      totals_.lastDoneNs = std::max(totals_.lastDoneNs, done);
+    } else {
+      ++totals_.errors;
+    }
+  }
+  if (o_.newConnection) {
+    c.awaitingEof = true;  // the server closes first, so no TIME_WAIT piles up on this side
+  } else {
+    release(c);
+  }
+}
+
+// Feeds response bytes of the current request; false when the response is malformed.
+bool Worker::consume(Conn& c, const char* data, size_t n) {
+  if (c.headDone) {
+    c.bodyLeft -= static_cast<int64_t>(n);
+  } else {
+    c.head.append(data, n);
+    size_t end = c.head.find("\r\n\r\n");
+    if (end == std::string::npos) {
+      return c.head.size() < 16384;
+    }
+    std::string_view head(c.head.data(), end + 2);
+    if (head.size() < 12 || head.substr(0, 7) != "HTTP/1.") {
+      return false;
+    }
+    c.status = std::atoi(c.head.c_str() + 9);
+    c.bodyLeft = -1;
+    for (size_t line = head.find("\r\n"); line + 2 < head.size();
+         line = head.find("\r\n", line + 2)) {
+      std::string_view h = head.substr(line + 2);
+      if (h.size() > 15 && strncasecmp(h.data(), "content-length:", 15) == 0) {
+        c.bodyLeft = std::atoll(h.data() + 15);
+      }
+    }
+    if (c.bodyLeft < 0) {
+      return false;  // chunked or close-delimited bodies: not needed by the benchmarks
+    }
+    c.headDone = true;
+    c.bodyLeft -= static_cast<int64_t>(c.head.size() - end - 4);
+  }
+  if (c.bodyLeft <= 0) {
+    finish(c, c.bodyLeft == 0 && c.status >= 200 && c.status < 300);
+  }
+  return true;
+}
+
+void Worker::onReadable(Conn& c) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      if (c.busy && !consume(c, buf, static_cast<size_t>(n))) {
+        fail(c);
+        return;
+      }
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) {
+      return;
+    }
+    // EOF or error: the end of an answered new connection, an idle keep-alive connection
+    // the server closed, or a failure in the middle of a request.
+    if (c.busy) {
+      fail(c);
+      return;
+    }
+    close(c);
+    if (o_.newConnection) {
+      release(c);
+    } else {
+      open(c);
+    }
+    return;
+  }
+}
+
+void Worker::onEvent(Conn& c, uint32_t events) {
+  if (c.fd < 0) {
+    return;
+  }
+  if (c.connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      fail(c);
+      return;
+    }
+    c.connecting = false;
+  }
+  if (c.busy && !c.connecting && (events & EPOLLOUT) && c.sent < request_.size()) {
+    trySend(c);
+  }
+  if (c.fd >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    onReadable(c);
+  }
+}
+
+void Worker::run() {
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  for (Conn& c : conns_) {
+    if (!o_.newConnection) {
+      open(c);
+    }
+    idle_.push_back(&c);
+  }
+  const uint64_t drainEnd = windowEnd_ + static_cast<uint64_t>(o_.drain * 1e9);
+  uint64_t next = 0;  // this thread's next due request (open loop)
+  bool sending = true;
+  std::vector<epoll_event> events(256);
+  for (;;) {
+    uint64_t now = nowNs();
+    sending = sending && now < windowEnd_;
+    if (sending && closedLoop()) {
+      queue_.insert(queue_.end(), idle_.size(), now);  // every free slot sends at once
+    } else if (sending) {
+      for (uint64_t due = dueTime(next); due <= now && due < windowEnd_; due = dueTime(++next)) {
+        queue_.push_back(due);
+      }
+    }
+    dispatch();
+    if (closedLoop()) {
+      queue_.clear();  // a closed loop never queues: what found no slot was never due
+    }
+    bool idle = queue_.empty() && idle_.size() == conns_.size();
+    if ((!sending && idle) || now >= drainEnd) {
+      break;
+    }
+    uint64_t wake = drainEnd;
+    if (sending && closedLoop()) {  // a slot whose connect failed retries after 1 ms
+      wake = idle_.empty() ? windowEnd_ : std::min(now + 1000000, windowEnd_);
+    } else if (sending) {
+      wake = std::min(dueTime(next), windowEnd_);
+    }
+    uint64_t wait = wake > now ? wake - now : 0;
+    timespec ts{static_cast<time_t>(wait / 1000000000ull),
+                static_cast<long>(wait % 1000000000ull)};
+    int n = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &ts, nullptr);
+    for (int i = 0; i < n; ++i) {
+      onEvent(*static_cast<Conn*>(events[i].data.ptr), events[i].events);
+    }
+  }
+  // Requests of the window never answered: still queued, or in flight when the drain ended.
+  for (uint64_t due : queue_) {
+    totals_.timeouts += inWindow(due) ? 1 : 0;
+  }
+  for (Conn& c : conns_) {
+    totals_.timeouts += c.busy && inWindow(c.due) ? 1 : 0;
+    close(c);
+  }
+  ::close(epoll_);
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: rate_client --url http://IP:PORT/PATH [--rate R (0: max)] [--duration S]\n"
+               "         [--warmup S] [--drain S] [--connections N] [--new-connection]\n"
+               "         [--threads T]\n"
+               "       rate_client --self-test\n");
+  std::exit(2);
+}
+
+bool parseUrl(const std::string& url, Options& o) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) {
+    return false;
+  }
+  std::string rest = url.substr(scheme.size());
+  size_t slash = rest.find('/');
+  o.host = rest.substr(0, slash);
+  o.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  size_t colon = o.host.find(':');
+  std::string ip = o.host.substr(0, colon);
+  int port = colon == std::string::npos ? 80 : std::atoi(o.host.c_str() + colon + 1);
+  o.target.sin_family = AF_INET;
+  o.target.sin_port = htons(static_cast<uint16_t>(port));
+  return port > 0 && port < 65536 && inet_pton(AF_INET, ip.c_str(), &o.target.sin_addr) == 1;
+}
+
+Options parseOptions(int argc, char** argv) {
+  Options o;
+  bool haveUrl = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        usage();
+      }
+      return argv[++i];
+    };
+    if (a == "--url") {
+      haveUrl = parseUrl(value(), o);
+      if (!haveUrl) {
+        std::fprintf(stderr, "rate_client: --url must be http://IPv4:PORT/PATH\n");
+        std::exit(2);
+      }
+    } else if (a == "--rate") {
+      o.rate = std::atof(value().c_str());
+    } else if (a == "--duration") {
+      o.duration = std::atof(value().c_str());
+    } else if (a == "--warmup") {
+      o.warmup = std::atof(value().c_str());
+    } else if (a == "--drain") {
+      o.drain = std::atof(value().c_str());
+    } else if (a == "--connections") {
+      o.connections = std::atoi(value().c_str());
+    } else if (a == "--threads") {
+      o.threads = std::atoi(value().c_str());
+    } else if (a == "--new-connection") {
+      o.newConnection = true;
+    } else {
+      usage();
+    }
+  }
+  if (!haveUrl || o.duration <= 0 || o.warmup < 0 || o.connections < 1 || o.threads < 1 ||
+      o.threads > o.connections || o.rate < 0) {
+    usage();
+  }
+  return o;
+}
+
+// The histogram against distributions whose quantiles are known exactly.
+int selfTest() {
+  LatencyHistogram h;
+  for (uint64_t v = 1; v <= 1000000; ++v) {
+    h.record(v * 1000);  // 1 us .. 1 s, uniform
+  }
+  int failures = 0, checks = 0;
+  auto expect = [&](const char* what, double got, double want, double tolerance) {
+    bool ok = std::fabs(got - want) <= tolerance * want;
+    std::printf("%s %-28s got %.0f want %.0f\n", ok ? "ok  " : "FAIL", what, got, want);
+    failures += ok ? 0 : 1;
+    ++checks;
+  };
+  expect("uniform p50", h.quantile(0.5), 500000000, 0.01);
+  expect("uniform p99", h.quantile(0.99), 990000000, 0.01);
+  expect("uniform p99.9", h.quantile(0.999), 999000000, 0.01);
+  expect("uniform max", h.max(), 1000000000, 0);
+  expect("uniform mean", h.mean(), 500000500, 0.0001);
+  LatencyHistogram small;
+  for (uint64_t v = 0; v < 200; ++v) {
+    small.record(v);  // the exact range
+  }
+  expect("exact p50", small.quantile(0.5), 99, 0);
+  LatencyHistogram a, b;
+  a.record(100);
+  b.record(1000000);
+  a.merge(b);
+  expect("merged p100", a.quantile(1.0), 1000000, 0);
+  expect("merged p50", a.quantile(0.5), 100, 0);
+  for (size_t i = 1; i < LatencyHistogram::kBuckets; ++i) {
+    if (LatencyHistogram::lowestOf(i) != LatencyHistogram::highestOf(i - 1) + 1 ||
+        LatencyHistogram::indexOf(LatencyHistogram::lowestOf(i)) != i) {
+      std::printf("FAIL bucket %zu is not contiguous\n", i);
+      ++failures;
+      break;
+    }
+  }
+  ++checks;
+  std::printf("%d passed, %d failed\n", checks - failures, failures);
+  return failures == 0 ? 0 : 1;
+}
+
+// Achieved rate: answers over the window; in the open loop the window stretches to the last
+// answer of a request due in it, so an overloaded server cannot look as fast as the schedule.
+void report(const Options& o, const Totals& t, uint64_t windowStart) {
+  double window = o.duration;
+  if (o.rate > 0 && t.lastDoneNs > windowStart) {
+    window = std::max(window, (t.lastDoneNs - windowStart) / 1e9);
+  }
+  double achieved = t.completed / window;
+  auto us = [&](double q) { return t.latency.quantile(q) / 1000.0; };
+  std::string of = o.rate > 0 ? " of " + std::to_string(static_cast<long>(o.rate)) : "";
+  std::fprintf(stderr,
+               "rate_client: %s %s, %d connection%s, %.1f s: %.0f requests/s%s, %llu answered, "
+               "%llu errors, %llu timeouts\n"
+               "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
+               o.rate > 0 ? "open loop" : "closed loop",
+               o.newConnection ? "new connection per request" : "keep-alive", o.connections,
+               o.connections == 1 ? "" : "s", o.duration, achieved, of.c_str(),
+               static_cast<unsigned long long>(t.completed),
+               static_cast<unsigned long long>(t.errors),
+               static_cast<unsigned long long>(t.timeouts), us(0.5), us(0.9), us(0.99),
+               us(0.999), t.latency.max() / 1000.0, t.latency.mean() / 1000.0);
+  std::printf(
+      "RESULT target_rps=%.0f achieved_rps=%.1f completed=%llu errors=%llu timeouts=%llu "
+      "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f\n",
+      o.rate, achieved, static_cast<unsigned long long>(t.completed),
+      static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.timeouts),
+      us(0.5), us(0.9), us(0.99), us(0.999), t.latency.max() / 1000.0,
+      t.latency.mean() / 1000.0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--self-test") == 0) {
+    return selfTest();
+  }
+  Options o = parseOptions(argc, argv);
+  uint64_t start = nowNs() + 20000000;  // 20 ms for the pools to connect
+  std::vector<Worker> workers;
+  workers.reserve(o.threads);
+  for (int i = 0; i < o.threads; ++i) {
+    workers.emplace_back(o, i, start);
+  }
+  std::vector<std::thread> threads;
+  for (Worker& w : workers) {
+    threads.emplace_back([&w] { w.run(); });
+  }
+  Totals all;
+  for (size_t i = 0; i < threads.size(); ++i) {
+    threads[i].join();
+    const Totals& t = workers[i].totals();
+    all.latency.merge(t.latency);
+    all.completed += t.completed;
+    all.errors += t.errors;
+    all.timeouts += t.timeouts;
+    all.lastDoneNs = std::max(all.lastDoneNs, t.lastDoneNs);
+  }
+  report(o, all, start + static_cast<uint64_t>(o.warmup * 1e9));
+  return 0;
+}

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# What HTTP telemetry costs a pod, side by side, in one run on one local node (e2e/local/lib.sh):
+#   baseline    the server pod with podlens detached (no program on its veth): no telemetry
+#   unselected  podlens attached to the server pod, no policy selects it (the cheap path)
+#   podlens     podlens attached and selected by a TelemetryPolicy (Inbound 8080)
+#   sidecar     podlens detached; HAProxy inside the server pod as an L7 proxy, inbound :8080
+#               redirected to it by iptables, an access-log line per request (a mesh sidecar)
+# Each configuration is its own server pod (same nginx, same ~1 KB page) so nothing has to be
+# switched between runs; one client pod (podlens detached) drives bench/loadgen/rate_client.
+# The configurations are measured alternately, in rounds whose order rotates, so drift on the
+# machine hits all of them alike; every ratio is against the baseline of the same run.
+# Figures are recorded, never asserted (benchmarks are not tests).
+#   bench/sidecar_bench.sh [--smoke] [--rounds N] [--out FILE.md] [--note TEXT]   (root)
+# Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
+# report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
+# podlens-cni, cnitool and rate_client (cmake --build; scripts/build-test-tools.sh).
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+: "${PL_METRICS_PORT:=$((20000 + $$ % 10000))}"  # unlike lib.sh's fixed default: runs coexist
+export PL_METRICS_PORT
+# shellcheck source-path=SCRIPTDIR source=../e2e/local/lib.sh
+source "$BENCH_DIR/../e2e/local/lib.sh"
+# shellcheck source=sidecar_report.sh
+source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
+
+CONFIGS=(baseline unselected podlens sidecar)
+LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
+ROUNDS=3 MAX_SECONDS=5 RATE_SECONDS=10 WARMUP=1 CONNECTIONS=16 SMOKE=0 NOTE=""
+OUT=$PL_ROOT/docs/benchmarks.md
+SIDECAR_PORT=15006  # where the redirect sends inbound traffic (Istio's inbound port)
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --smoke) SMOKE=1 ROUNDS=1 MAX_SECONDS=0.5 RATE_SECONDS=0.5 WARMUP=0.2 CONNECTIONS=4 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --note) NOTE=$2; shift ;;
+    *) echo "usage: $0 [--smoke] [--rounds N] [--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
+RESULTS=$PL_DIR/results.txt
+
+STATS_BEFORE=""
+cleanup() {
+  [ -z "$STATS_BEFORE" ] || sysctl -q kernel.bpf_stats_enabled="$STATS_BEFORE"
+  pl_node_down
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+server() { echo "srv-$1"; }
+
+write_policy() {
+  cat >"$PL_DIR/policies/bench.yaml" <<'YAML'
+apiVersion: podlens.io/v1alpha1
+kind: TelemetryPolicy
+metadata: {namespace: bench, name: podlens-server}
+spec:
+  podSelector: {matchLabels: {config: podlens}}
+  ports: [{port: 8080, protocol: HTTP, direction: Inbound}]
+YAML
+}
+
+# HAProxy as the server pod's inbound sidecar: HTTP mode, one access-log line per request,
+# two threads (Istio's default proxy concurrency), upstream keep-alive connections to the app
+# on localhost shared across client connections (http-reuse always, like Envoy's pools).
+sidecar_up() {
+  local pod=$1 dir=$PL_DIR/pods/$1/haproxy
+  mkdir -p "$dir"
+  cat >"$dir/haproxy.cfg" <<CFG
+global
+  nbthread 2
+  maxconn 4096
+  log stdout format raw local0
+defaults
+  mode http
+  log global
+  option httplog
+  option dontlognull
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend inbound
+  bind 0.0.0.0:$SIDECAR_PORT
+  default_backend app
+backend app
+  server app 127.0.0.1:8080
+CFG
+  pl_exec "$pod" haproxy -db -f "$dir/haproxy.cfg" >"$dir/access.log" 2>"$dir/haproxy.err" &
+  echo $! >>"$PL_DIR/pids"
+  pl_exec "$pod" iptables -t nat -A PREROUTING -p tcp --dport 8080 \
+    -j REDIRECT --to-ports "$SIDECAR_PORT"
+  local i
+  for i in $(seq 50); do
+    pl_exec client curl -s -o /dev/null "http://$(pl_pod_ip "$pod"):8080/" && break
+    sleep 0.1
+  done
+  grep -q ' 200 ' "$dir/access.log" || pl_die "the sidecar does not answer: $(cat "$dir/haproxy.err")"
+}
+
+pod_pids() {  # pod_pids POD COMM: the pids of COMM running in POD's netns
+  local pid
+  for pid in $(ip netns pids "$PL_RUN-$1"); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != "$2" ] || echo "$pid"
+  done
+}
+mem_kb() {  # mem_kb FIELD PID...: FIELD of /proc/PID/status (VmRSS, VmHWM), added up
+  local field=$1 pid sum=0
+  shift
+  for pid in "$@"; do
+    sum=$((sum + $(awk -v f="$field:" '$1 == f { print $2 }' "/proc/$pid/status")))
+  done
+  echo "$sum"
+}
+
+# Counters read before and after every run, as "key=value" words:
+#   cpu_*     /proc/stat jiffies of the whole machine (busy = all but idle and iowait)
+#   ctl       the controller's utime + stime ticks
+#   bpf_ns, bpf_runs   run_time_ns and run_cnt of the pinned podlens programs (bpf_stats)
+#   served    requests the server's nginx logged; events/losses/drops from /metrics
+snapshot() {
+  local pod=$1 controller bpf
+  controller=$(cat "$PL_DIR/controller.pid")
+  awk '/^cpu / { printf "cpu_user=%d cpu_system=%d cpu_softirq=%d cpu_irq=%d cpu_busy=%d ",
+    $2 + $3, $4, $8, $7, $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+  awk '{ printf "ctl=%d ", $14 + $15 }' "/proc/$controller/stat"
+  bpf=$(for prog in prog_ingress prog_egress; do
+    bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"; echo; done)
+  awk '{ match($0, /"run_time_ns":[0-9]+/); ns += substr($0, RSTART + 14, RLENGTH - 14)
+         match($0, /"run_cnt":[0-9]+/); runs += substr($0, RSTART + 10, RLENGTH - 10) }
+       END { printf "bpf_ns=%d bpf_runs=%d ", ns, runs }' <<<"$bpf"
+  printf 'served=%d ' "$(wc -l <"$PL_DIR/pods/$pod/access.log")"
+  pl_metrics | awk '
+    /^podlens_events_total / { events = $NF }
+    /^podlens_kernel_losses_total/ { losses += $NF }
+    /^podlens_user_drops_total/ { drops += $NF }
+    END { printf "events=%d losses=%d drops=%d ", events, losses, drops }'
+  printf 'ns=%d\n' "$(date +%s%N)"
+}
+
+# run_one CONFIG KIND RATE ROUND LOAD: one rate_client run against CONFIG's server, appended
+# to $RESULTS as one line of key=value words: rate_client's RESULT, the counters' deltas, and
+# the figures derived from them per 1,000 requests the server's nginx logged.
+#   KIND: ka (keep-alive) or nc (new connection per request); RATE 0: closed loop (maximum)
+run_one() {
+  local config=$1 kind=$2 rate=$3 round=$4 load=$5 pod before after result seconds flags=()
+  pod=$(server "$config")
+  [ "$kind" = ka ] || flags=(--new-connection)
+  seconds=$RATE_SECONDS
+  [ "$rate" != 0 ] || seconds=$MAX_SECONDS
+  before=$(snapshot "$pod")
+  result=$(pl_exec client "$RATE_CLIENT" --url "http://$(pl_pod_ip "$pod"):8080/" \
+    --rate "$rate" --duration "$seconds" --warmup "$WARMUP" --connections "$CONNECTIONS" \
+    "${flags[@]}" 2>/dev/null | grep '^RESULT ') || pl_die "rate_client failed on $config"
+  after=$(snapshot "$pod")
+  if [ "$config" = podlens ]; then  # the controller drains the ring buffer: count it all
+    pl_wait_stable pl_metric_value podlens_events_total >/dev/null
+    after="$after $(snapshot "$pod" | grep -o 'events=.*drops=[0-9]*')"
+  fi
+  awk -v head="config=$config kind=$kind load=$load round=$round ${result#RESULT }" \
+      -v before="$before" -v after="$after" -v hz="$(getconf CLK_TCK)" \
+      -v config="$config" '
+    function parse(text, into,   n, i, w, kv) {
+      n = split(text, w, " ")
+      for (i = 1; i <= n; i++) { split(w[i], kv, "="); into[kv[1]] = kv[2]; order[i] = kv[1] }
+      return n
+    }
+    function per_k(v) { return d["served"] ? v * 1000 / d["served"] : 0 }
+    BEGIN {
+      parse(after, a); n = parse(before, b)  # words in the order of before
+      for (i = 1; i <= n; i++) d[order[i]] = a[order[i]] - b[order[i]]
+      ms = 1000 / hz
+      printf "%s wall_s=%.2f", head, d["ns"] / 1e9
+      for (i = 1; i <= n; i++) if (order[i] != "ns") printf " %s=%d", order[i], d[order[i]]
+      printf " cpu_ms_per_k=%.2f user_ms_per_k=%.2f system_ms_per_k=%.2f softirq_ms_per_k=%.2f",
+        per_k(d["cpu_busy"] * ms), per_k(d["cpu_user"] * ms), per_k(d["cpu_system"] * ms),
+        per_k(d["cpu_softirq"] * ms)
+      printf " ctl_ms_per_k=%.3f bpf_ms_per_k=%.4f bpf_ns_per_packet=%.1f",
+        per_k(d["ctl"] * ms), per_k(d["bpf_ns"] / 1e6), d["bpf_runs"] ? d["bpf_ns"] / d["bpf_runs"] : 0
+      printf " bpf_ns_per_request=%.1f packets_per_request=%.2f",
+        d["served"] ? d["bpf_ns"] / d["served"] : 0, d["served"] ? d["bpf_runs"] / d["served"] : 0
+      if (config == "podlens") printf " lost=%d", d["served"] - d["events"]
+      printf "\n"
+    }' >>"$RESULTS"
+  tail -1 "$RESULTS" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "  %-10s %s %-3s round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us  %5.1f ms CPU/1k\n",
+      v["config"], v["kind"], v["load"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"],
+      v["cpu_ms_per_k"] }' >&2
+}
+
+rotated() {  # rotated ROUND: the configurations, starting at a different one each round
+  local i n=${#CONFIGS[@]}
+  for i in $(seq 0 $((n - 1))); do echo "${CONFIGS[$(((i + $1) % n))]}"; done
+}
+
+machine_facts() {
+  local controller maps=0 map proxy app
+  controller=$(cat "$PL_DIR/controller.pid")
+  mapfile -t proxy < <(pod_pids "$(server sidecar)" haproxy)
+  mapfile -t app < <(pod_pids "$(server baseline)" nginx)
+  for map in "$PL_BPFFS"/dataplane/*; do
+    case $(basename "$map") in prog_*) continue ;; esac
+    maps=$((maps + $(bpftool -j map show pinned "$map" | grep -o '"bytes_memlock":[0-9]*' \
+      | cut -d: -f2)))
+  done
+  echo "cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr ' ' '_')"
+  echo "cores=$(nproc) kernel=$(uname -r) date=$(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "controller_rss_kb=$(mem_kb VmRSS "$controller")" \
+    "controller_hwm_kb=$(mem_kb VmHWM "$controller")"
+  echo "bpf_map_bytes=$maps"
+  echo "proxy_rss_kb=$(mem_kb VmRSS "${proxy[@]}") proxy_hwm_kb=$(mem_kb VmHWM "${proxy[@]}")"
+  echo "app_rss_kb=$(mem_kb VmRSS "${app[@]}")"
+  echo "sidecar_proxy_logged=$(wc -l <"$PL_DIR/pods/$(server sidecar)/haproxy/access.log")" \
+    "sidecar_app_logged=$(wc -l <"$PL_DIR/pods/$(server sidecar)/access.log")"
+  echo "haproxy=$(haproxy -v | awk 'NR == 1 { print $3 }') nginx=$(nginx -v 2>&1 | cut -d/ -f2)"
+}
+
+main() {
+  RATE_CLIENT=$(pl_bin rate_client)
+  pl_node_up
+  STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled)
+  sysctl -q kernel.bpf_stats_enabled=1
+  : >"$RESULTS"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" >"$PL_DIR/facts.txt"
+  write_policy
+  local config
+  for config in "${CONFIGS[@]}"; do
+    pl_pod_add "$(server "$config")" bench "config=$config"
+    pl_nginx "$(server "$config")"
+  done
+  pl_pod_add client bench config=client
+  pl_podlens_detach client
+  pl_podlens_detach "$(server baseline)"
+  pl_podlens_detach "$(server sidecar)"
+  sidecar_up "$(server sidecar)"
+  pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
+  [ "$(pl_metric_value podlens_selected_pods)" = 1 ] || pl_die "the policy selects no pod"
+
+  local round load capacity rate
+  pl_log "maximum throughput: $ROUNDS rounds x ${#CONFIGS[@]} configurations x (keep-alive, new connection)"
+  for round in $(seq "$ROUNDS"); do
+    for config in $(rotated "$round"); do
+      run_one "$config" ka 0 "$round" max
+      run_one "$config" nc 0 "$round" max
+    done
+  done
+  capacity=$(median_of "$RESULTS" baseline ka max achieved_rps)
+  [ "$SMOKE" -eq 0 ] || capacity=$(awk -v c="$capacity" 'BEGIN { print (c < 500 ? c : 500) }')
+  pl_log "baseline keep-alive capacity: $capacity requests/s; latency at ${LOADS[*]}% of it"
+  for round in $(seq "$ROUNDS"); do
+    for load in "${LOADS[@]}"; do
+      rate=$(awk -v c="$capacity" -v l="$load" 'BEGIN { printf "%d", c * l / 100 }')
+      for config in $(rotated "$round"); do run_one "$config" ka "$rate" "$round" "$load"; done
+    done
+  done
+  {
+    machine_facts
+    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity"
+    echo "rounds=$ROUNDS max_seconds=$MAX_SECONDS rate_seconds=$RATE_SECONDS warmup=$WARMUP"
+    echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE"
+  } >>"$PL_DIR/facts.txt"
+  write_report "$RESULTS" "$PL_DIR/facts.txt" "$OUT" "$NOTE"
+  pl_log "report: $OUT"
+}
+
+main
