@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # What HTTP telemetry costs a pod, side by side, in one run on one local node (e2e/local/lib.sh):
 #   baseline    the server pod with podlens detached (no program on its veth): no telemetry
 #   unselected  podlens attached to the server pod, no policy selects it (the cheap path)
@@ -10,7 +11,8 @@
 # The configurations are measured alternately, in rounds whose order rotates, so drift on the
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Figures are recorded, never asserted (benchmarks are not tests).
-#   bench/sidecar_bench.sh [--smoke] [--rounds N] [--out FILE.md] [--note TEXT]   (root)
+#   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]
+#                          [--out FILE.md] [--note TEXT]                      (root)
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
 # report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
 # podlens-cni, cnitool and rate_client (cmake --build; scripts/build-test-tools.sh).
@@ -18,7 +20,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 : "${PL_METRICS_PORT:=$((20000 + $$ % 10000))}"  # unlike lib.sh's fixed default: runs coexist
 export PL_METRICS_PORT
-# shellcheck source-path=SCRIPTDIR source=../e2e/local/lib.sh
+# shellcheck source=../e2e/local/lib.sh
 source "$BENCH_DIR/../e2e/local/lib.sh"
 # shellcheck source=sidecar_report.sh
 source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
@@ -33,9 +35,12 @@ while [ $# -gt 0 ]; do
   case $1 in
     --smoke) SMOKE=1 ROUNDS=1 MAX_SECONDS=0.5 RATE_SECONDS=0.5 WARMUP=0.2 CONNECTIONS=4 ;;
     --rounds) ROUNDS=$2; shift ;;
+    --max-seconds) MAX_SECONDS=$2; shift ;;
+    --rate-seconds) RATE_SECONDS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --note) NOTE=$2; shift ;;
-    *) echo "usage: $0 [--smoke] [--rounds N] [--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]" \
+         "[--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -98,7 +103,8 @@ CFG
     pl_exec client curl -s -o /dev/null "http://$(pl_pod_ip "$pod"):8080/" && break
     sleep 0.1
   done
-  grep -q ' 200 ' "$dir/access.log" || pl_die "the sidecar does not answer: $(cat "$dir/haproxy.err")"
+  grep -q ' 200 ' "$dir/access.log" \
+    || pl_die "the sidecar does not answer: $(cat "$dir/haproxy.err")"
 }
 
 pod_pids() {  # pod_pids POD COMM: the pids of COMM running in POD's netns
@@ -179,7 +185,8 @@ run_one() {
         per_k(d["cpu_busy"] * ms), per_k(d["cpu_user"] * ms), per_k(d["cpu_system"] * ms),
         per_k(d["cpu_softirq"] * ms)
       printf " ctl_ms_per_k=%.3f bpf_ms_per_k=%.4f bpf_ns_per_packet=%.1f",
-        per_k(d["ctl"] * ms), per_k(d["bpf_ns"] / 1e6), d["bpf_runs"] ? d["bpf_ns"] / d["bpf_runs"] : 0
+        per_k(d["ctl"] * ms), per_k(d["bpf_ns"] / 1e6),
+        d["bpf_runs"] ? d["bpf_ns"] / d["bpf_runs"] : 0
       printf " bpf_ns_per_request=%.1f packets_per_request=%.2f",
         d["served"] ? d["bpf_ns"] / d["served"] : 0, d["served"] ? d["bpf_runs"] / d["served"] : 0
       if (config == "podlens") printf " lost=%d", d["served"] - d["events"]
@@ -189,6 +196,15 @@ run_one() {
     printf "  %-10s %s %-3s round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us  %5.1f ms CPU/1k\n",
       v["config"], v["kind"], v["load"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"],
       v["cpu_ms_per_k"] }' >&2
+}
+
+busy_pct() {  # busy_pct SECONDS: how busy the whole machine is, in percent, over SECONDS
+  local a b
+  a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  sleep "$1"
+  b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    busy = y[1] - x[1]; all = busy + y[2] - x[2]; printf "%.0f", all ? 100 * busy / all : 0 }'
 }
 
 rotated() {  # rotated ROUND: the configurations, starting at a different one each round
@@ -220,11 +236,13 @@ machine_facts() {
 
 main() {
   RATE_CLIENT=$(pl_bin rate_client)
+  [ "$SMOKE" -eq 0 ] || "$RATE_CLIENT" --self-test >&2 || pl_die "rate_client's histogram is wrong"
   pl_node_up
   STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled)
   sysctl -q kernel.bpf_stats_enabled=1
   : >"$RESULTS"
-  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" >"$PL_DIR/facts.txt"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" \
+    "busy_before=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")" >"$PL_DIR/facts.txt"
   write_policy
   local config
   for config in "${CONFIGS[@]}"; do
@@ -240,7 +258,8 @@ main() {
   [ "$(pl_metric_value podlens_selected_pods)" = 1 ] || pl_die "the policy selects no pod"
 
   local round load capacity rate
-  pl_log "maximum throughput: $ROUNDS rounds x ${#CONFIGS[@]} configurations x (keep-alive, new connection)"
+  pl_log "maximum throughput: $ROUNDS rounds x ${#CONFIGS[@]} configurations" \
+    "x (keep-alive, new connection)"
   for round in $(seq "$ROUNDS"); do
     for config in $(rotated "$round"); do
       run_one "$config" ka 0 "$round" max
@@ -258,7 +277,8 @@ main() {
   done
   {
     machine_facts
-    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity"
+    echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
+      "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_seconds=$MAX_SECONDS rate_seconds=$RATE_SECONDS warmup=$WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE"
   } >>"$PL_DIR/facts.txt"
