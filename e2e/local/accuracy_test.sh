@@ -122,11 +122,7 @@ main() {
   local losses
   losses=$(pl_metrics | grep '^podlens_kernel_losses_total' | awk '$NF > 0' || true)
   [ -z "$losses" ] || pl_log "kernel losses reported: $losses"
-  pl_node_down
-  local left
-  left=$(pl_leftovers)
-  [ -z "$left" ] && pl_log "ok: nothing left behind (netns, veth, pins, processes)" \
-    || { pl_log "FAIL: left behind: $left"; failed=1; }
+  pl_node_down_and_check || failed=1
   return $failed
 }
 

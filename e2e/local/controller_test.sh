@@ -139,9 +139,7 @@ test_deleted_pod() {
   [ -n "$(pl_counts http_server_request_duration_seconds web2)" ] || fail "web2 has no series"
   local selectors_before
   selectors_before=$(pl_metric_value podlens_selectors)
-  pl_cni del web2 >/dev/null
-  ip netns del "$PL_RUN-web2"
-  rm -rf "$PL_DIR/pods/web2" "$PL_DIR/policies/pod-web2.yaml"
+  pl_pod_del web2
   sleep 1
   [ "$(pl_metric_value podlens_selectors)" = $((selectors_before - 1)) ] \
     && ok "deleted pod: its selector is gone" || fail "deleted pod: selector left behind"
@@ -163,6 +161,7 @@ main() {
   test_policy_change_latency
   test_malformed_policy
   test_deleted_pod
+  pl_node_down_and_check || FAILED=1
   return $FAILED
 }
 

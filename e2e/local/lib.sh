@@ -107,6 +107,15 @@ pl_podlens_detach() {
   pl_log "pod $1: podlens detached"
 }
 
+# pl_pod_del POD: the pod goes away as a runtime removes it: CNI DEL, its processes, its netns.
+pl_pod_del() {
+  local pod=$1
+  pl_cni del "$pod" >/dev/null || pl_log "CNI DEL of $pod failed (removing it anyway)"
+  ip netns pids "$PL_RUN-$pod" 2>/dev/null | xargs -r kill -9 2>/dev/null
+  ip netns del "$PL_RUN-$pod" 2>/dev/null
+  rm -rf "$PL_DIR/pods/$pod" "$PL_DIR/policies/pod-$pod.yaml"
+}
+
 pl_pod_ip() { cat "$PL_DIR/pods/$1/ip"; }
 pl_exec() { local pod=$1; shift; ip netns exec "$PL_RUN-$pod" "$@"; }
 
@@ -142,7 +151,9 @@ http {
   }
 }
 CONF
-  pl_exec "$pod" nginx -c "$dir/nginx.conf" -e "$dir/error.log" &
+  # its own output goes to a file: a server that outlived a test must not hold the test's
+  # stdout (ctest waits for that pipe to close)
+  pl_exec "$pod" nginx -c "$dir/nginx.conf" -e "$dir/error.log" >>"$dir/stdout.log" 2>&1 &
   echo $! >>"$PL_DIR/pids"
   local i
   for i in $(seq 50); do
@@ -191,13 +202,24 @@ pl_node_down() {
     while read -r pid; do kill -9 "$pid" 2>/dev/null; done <"$PL_DIR/pids"
   fi
   for pod in $(ls "$PL_DIR/pods" 2>/dev/null); do
-    pl_cni del "$pod" >/dev/null 2>&1 || pl_log "CNI DEL of $pod failed (cleaning up anyway)"
-    ip netns pids "$PL_RUN-$pod" 2>/dev/null | xargs -r kill -9 2>/dev/null
-    ip netns del "$PL_RUN-$pod" 2>/dev/null
+    pl_pod_del "$pod" 2>/dev/null
   done
   ip link del "$PL_BRIDGE" 2>/dev/null
   rm -rf "$PL_BPFFS"
   rm -f "$PL_DIR/pids"
+}
+
+# pl_node_down_and_check: tears the node down, then fails (status 1) if anything of this
+# run is left: netns, veth or bridge, pins, processes.
+pl_node_down_and_check() {
+  pl_node_down
+  local left
+  left=$(pl_leftovers)
+  if [ -n "$left" ]; then
+    pl_log "FAIL: left behind: $left"
+    return 1
+  fi
+  pl_log "ok: nothing left behind (netns, links, pins, processes)"
 }
 
 # pl_leftovers: prints what a run left behind (empty when clean).

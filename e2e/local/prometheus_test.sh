@@ -8,8 +8,8 @@ source "$(dirname "$0")/lib.sh"
 BUCKETS=0.0001,0.00025,0.0005,0.001,0.0025,0.005,0.01,0.025,0.1,1
 export PL_CONTROLLER_FLAGS="--duration-buckets $BUCKETS"
 PROM_PORT=${PL_PROM_PORT:-$((PL_METRICS_PORT + 1000))}
-stop_all() { pl_node_down; }
-trap stop_all EXIT
+
+trap pl_node_down EXIT
 trap 'exit 130' INT TERM
 
 start_prometheus() {
@@ -77,6 +77,7 @@ YAML
     || { pl_log "FAIL: rate $rate not near 40/s"; failed=1; }
   awk -v m="$median" -v b="$bound" 'BEGIN { exit !(m > 0 && m <= b) }' \
     || { pl_log "FAIL: median $median implausible (client's median in bucket <= $bound)"; failed=1; }
+  pl_node_down_and_check || failed=1
   return $failed
 }
 
