@@ -15,7 +15,8 @@
 #                          [--out FILE.md] [--note TEXT]                      (root)
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
 # report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
-# podlens-cni, cnitool and rate_client (cmake --build; scripts/build-test-tools.sh).
+# podlens-cni, cnitool, rate_client and bpf_stats_hold (cmake --build;
+# scripts/build-test-tools.sh).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 : "${PL_METRICS_PORT:=$((20000 + $$ % 10000))}"  # unlike lib.sh's fixed default: runs coexist
@@ -47,15 +48,21 @@ done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
 RESULTS=$PL_DIR/results.txt
 
-STATS_BEFORE=""
-cleanup() {
-  [ -z "$STATS_BEFORE" ] || sysctl -q kernel.bpf_stats_enabled="$STATS_BEFORE"
-  pl_node_down
-}
-trap cleanup EXIT
+trap pl_node_down EXIT
 trap 'exit 130' INT TERM
 
 server() { echo "srv-$1"; }
+
+# BPF run-time statistics on for the whole run, through BPF_ENABLE_STATS (what the
+# kernel.bpf_stats_enabled sysctl turns on, but counted per holder: another process toggling
+# the sysctl meanwhile cannot turn it off). Ends with the node (its pid is in pids).
+hold_bpf_stats() {
+  local ready
+  coproc STATS { exec "$(pl_bin bpf_stats_hold)"; }
+  echo "$STATS_PID" >>"$PL_DIR/pids"
+  read -r -t 5 ready <&"${STATS[0]}" || true
+  [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
+}
 
 write_policy() {
   cat >"$PL_DIR/policies/bench.yaml" <<'YAML'
@@ -135,8 +142,8 @@ snapshot() {
   awk '{ printf "ctl=%d ", $14 + $15 }' "/proc/$controller/stat"
   bpf=$(for prog in prog_ingress prog_egress; do
     bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"; echo; done)
-  awk '{ match($0, /"run_time_ns":[0-9]+/); ns += substr($0, RSTART + 14, RLENGTH - 14)
-         match($0, /"run_cnt":[0-9]+/); runs += substr($0, RSTART + 10, RLENGTH - 10) }
+  awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
+         if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
        END { printf "bpf_ns=%d bpf_runs=%d ", ns, runs }' <<<"$bpf"
   printf 'served=%d ' "$(wc -l <"$PL_DIR/pods/$pod/access.log")"
   pl_metrics | awk '
@@ -238,8 +245,7 @@ main() {
   RATE_CLIENT=$(pl_bin rate_client)
   [ "$SMOKE" -eq 0 ] || "$RATE_CLIENT" --self-test >&2 || pl_die "rate_client's histogram is wrong"
   pl_node_up
-  STATS_BEFORE=$(sysctl -n kernel.bpf_stats_enabled)
-  sysctl -q kernel.bpf_stats_enabled=1
+  hold_bpf_stats
   : >"$RESULTS"
   echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" \
     "busy_before=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")" >"$PL_DIR/facts.txt"

@@ -225,7 +225,7 @@ write_cpu() {
 At $load% load (the same request rate for every configuration), from \`/proc/stat\`: the whole
 machine (client, server, proxy, controller, kernel, softirq), in CPU milliseconds per 1,000
 requests the server logged. "BPF programs" is the podlens programs' own run time
-(\`kernel.bpf_stats_enabled\`), already inside system and softirq; "controller" is its user +
+(BPF run-time statistics), already inside system and softirq; "controller" is its user +
 system time, already inside the total.
 
 TEXT
@@ -347,9 +347,11 @@ Run it on an otherwise idle machine: every configuration shares the cores with t
 * **CPU per 1,000 requests.** `/proc/stat` of the whole machine (user + nice + system + irq +
   softirq + steal) across the run, divided by the requests the server's nginx logged in the
   same span. It includes the client and anything else that ran on the machine meanwhile.
-* **BPF run time.** `kernel.bpf_stats_enabled=1` for the whole run (restored after), so the
-  podlens figures carry the statistics' own small cost; `bpftool prog show pinned` of the
-  run's two programs before and after each run. Per packet: Δrun_time_ns / Δrun_cnt; per
+* **BPF run time.** Statistics on for the whole run (`bench/bpf_stats_hold`: BPF_ENABLE_STATS,
+  what `kernel.bpf_stats_enabled=1` does, but held by a file descriptor so that another
+  process toggling the sysctl cannot turn it off mid-run), so the podlens figures carry the
+  statistics' own small cost; `bpftool prog show pinned` of the run's two programs before and
+  after each run. Per packet: Δrun_time_ns / Δrun_cnt; per
   request: Δrun_time_ns / requests logged.
 * **Controller.** utime + stime from `/proc/PID/stat`; RSS and its peak (VmHWM) at the end.
 * **BPF map memory.** `bytes_memlock` of every map pinned under the run's `dataplane/`.
