@@ -136,21 +136,22 @@ mem_kb() {  # mem_kb FIELD PID...: FIELD of /proc/PID/status (VmRSS, VmHWM), add
 #   served    requests the server's nginx logged; events/losses/drops from /metrics
 snapshot() {
   local pod=$1 controller bpf
+  # (awk prints counters with %.0f: mawk's %d stops at 2^31, and run_time_ns passes it in seconds)
   controller=$(cat "$PL_DIR/controller.pid")
-  awk '/^cpu / { printf "cpu_user=%d cpu_system=%d cpu_softirq=%d cpu_irq=%d cpu_busy=%d ",
-    $2 + $3, $4, $8, $7, $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
-  awk '{ printf "ctl=%d ", $14 + $15 }' "/proc/$controller/stat"
+  awk '/^cpu / { printf "cpu_user=%.0f cpu_system=%.0f cpu_softirq=%.0f cpu_irq=%.0f",
+    $2 + $3, $4, $8, $7; printf " cpu_busy=%.0f ", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
+  awk '{ printf "ctl=%.0f ", $14 + $15 }' "/proc/$controller/stat"
   bpf=$(for prog in prog_ingress prog_egress; do
     bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"; echo; done)
   awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
          if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
-       END { printf "bpf_ns=%d bpf_runs=%d ", ns, runs }' <<<"$bpf"
+       END { printf "bpf_ns=%.0f bpf_runs=%.0f ", ns, runs }' <<<"$bpf"
   printf 'served=%d ' "$(wc -l <"$PL_DIR/pods/$pod/access.log")"
   pl_metrics | awk '
     /^podlens_events_total / { events = $NF }
     /^podlens_kernel_losses_total/ { losses += $NF }
     /^podlens_user_drops_total/ { drops += $NF }
-    END { printf "events=%d losses=%d drops=%d ", events, losses, drops }'
+    END { printf "events=%.0f losses=%.0f drops=%.0f ", events, losses, drops }'
   printf 'ns=%d\n' "$(date +%s%N)"
 }
 
@@ -187,7 +188,7 @@ run_one() {
       for (i = 1; i <= n; i++) d[order[i]] = a[order[i]] - b[order[i]]
       ms = 1000 / hz
       printf "%s wall_s=%.2f", head, d["ns"] / 1e9
-      for (i = 1; i <= n; i++) if (order[i] != "ns") printf " %s=%d", order[i], d[order[i]]
+      for (i = 1; i <= n; i++) if (order[i] != "ns") printf " %s=%.0f", order[i], d[order[i]]
       printf " cpu_ms_per_k=%.2f user_ms_per_k=%.2f system_ms_per_k=%.2f softirq_ms_per_k=%.2f",
         per_k(d["cpu_busy"] * ms), per_k(d["cpu_user"] * ms), per_k(d["cpu_system"] * ms),
         per_k(d["cpu_softirq"] * ms)
@@ -196,7 +197,7 @@ run_one() {
         d["bpf_runs"] ? d["bpf_ns"] / d["bpf_runs"] : 0
       printf " bpf_ns_per_request=%.1f packets_per_request=%.2f",
         d["served"] ? d["bpf_ns"] / d["served"] : 0, d["served"] ? d["bpf_runs"] / d["served"] : 0
-      if (config == "podlens") printf " lost=%d", d["served"] - d["events"]
+      if (config == "podlens") printf " lost=%.0f", d["served"] - d["events"]
       printf "\n"
     }' >>"$RESULTS"
   tail -1 "$RESULTS" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }

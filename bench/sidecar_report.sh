@@ -12,13 +12,13 @@ median_of() {
   awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
       for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
     "$1" | sort -g | awk '{ v[++n] = $1 }
-      END { if (!n) print 0; else print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+      END { printf "%.10g\n", !n ? 0 : (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
 sum_of() {  # sum_of RESULTS CONFIG KIND LOAD KEY: KEY added up over the rounds
   awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
       for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) s += substr($i, length(key) + 2) }
-    END { print s + 0 }' "$1"
+    END { printf "%.0f\n", s }' "$1"  # mawk would print 1e+06
 }
 
 # Short forms over the report's RESULTS and FACTS (set by write_report).
