@@ -73,6 +73,7 @@ check_equal() {  # check_equal WHAT EXPECTED ACTUAL
     return 1
   fi
   pl_log "ok: $1 ($(echo "$2" | awk '{ n += $4 } END { print n }') requests)"
+  echo "$3" | awk '{ printf "    %-6s %s %-30s %5d\n", $1, $2, $3, $4 }' >&2
 }
 
 check_latency() {  # podlens' durations are within what curl measured end to end
