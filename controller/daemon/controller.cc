@@ -189,20 +189,24 @@ void Controller::renderSelfMetrics(controller::TextWriter& w) const {
   for (const auto& [reason, count] : records_.readFaults()) {
     w.sample("podlens_cni_faults_total", {{"reason", reason}}, count);
   }
-  w.gauge("podlens_attached_interfaces", "Pod veths podlens-cni attached (live records).",
-          static_cast<double>(report.pods));
-  w.gauge("podlens_stale_pod_records", "Pod records whose veth no longer exists.",
-          static_cast<double>(report.stalePods));
-  w.gauge("podlens_selected_pods", "Pods with at least one selector.",
-          static_cast<double>(report.selectedPods));
-  w.gauge("podlens_selectors", "Entries in the kernel's selector map.",
-          static_cast<double>(report.selectors));
-  w.gauge("podlens_policies", "TelemetryPolicies in effect.",
-          static_cast<double>(report.policies));
-  w.gauge("podlens_policy_errors", "Current problems in the policy directory.",
-          static_cast<double>(report.policyErrors));
-  w.gauge("podlens_selector_conflicts", "Pod ports two policies select (one wins).",
-          static_cast<double>(report.selectorConflicts));
+  const struct {
+    const char* name;
+    const char* help;
+    size_t value;
+  } gauges[] = {
+      {"podlens_attached_interfaces", "Pod veths podlens-cni attached (live records).",
+       report.pods},
+      {"podlens_stale_pod_records", "Pod records whose veth no longer exists.", report.stalePods},
+      {"podlens_selected_pods", "Pods with at least one selector.", report.selectedPods},
+      {"podlens_selectors", "Entries in the kernel's selector map.", report.selectors},
+      {"podlens_policies", "TelemetryPolicies in effect.", report.policies},
+      {"podlens_policy_errors", "Current problems in the policy source.", report.policyErrors},
+      {"podlens_selector_conflicts", "Pod ports two policies select (one wins).",
+       report.selectorConflicts},
+  };
+  for (const auto& gauge : gauges) {
+    w.gauge(gauge.name, gauge.help, static_cast<double>(gauge.value));
+  }
   w.counter("podlens_reconcile_errors_total", "Reconcile passes that failed to write maps.",
             reconcileErrors_.load());
 }

@@ -41,11 +41,7 @@ until_ok() {
   return 1
 }
 
-selector_ports() {  # "PORT" lines of the pinned selector map, sorted
-  bpftool -j map dump pinned "$PL_BPFFS/dataplane/pl_selectors" 2>/dev/null \
-    | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
-}
-selectors_are() { [ "$(selector_ports)" = "$1" ]; }
+selectors_are() { [ "$(pl_selector_ports)" = "$1" ]; }
 
 policy() {  # policy PORT
   k apply -f - >/dev/null <<YAML
@@ -138,7 +134,7 @@ test_policy_selects_and_counts() {
   local web
   policy 8080
   until_ok 5 selectors_are "8080 " && ok "policy applied: selector on port 8080" \
-    || fail "no selector for the policy: [$(selector_ports)]"
+    || fail "no selector for the policy: [$(pl_selector_ports)]"
   web=$(pl_pod_ip web)
   pl_exec client curl -s -o /dev/null "http://$web:8080/api/users/[1-30]"
   pl_exec client curl -s -o /dev/null "http://$web:8080/api/fail?[1-5]"
@@ -160,15 +156,15 @@ test_policy_selects_and_counts() {
 test_edits_follow() {
   policy 8081
   until_ok 5 selectors_are "8081 " && ok "policy edited: selector moved to 8081" \
-    || fail "selector did not follow the edit: [$(selector_ports)]"
+    || fail "selector did not follow the edit: [$(pl_selector_ports)]"
   k label pod -n shop web app=other --overwrite >/dev/null
   until_ok 5 selectors_are "" && ok "pod relabelled out of the selector: no selector" \
-    || fail "relabel: [$(selector_ports)]"
+    || fail "relabel: [$(pl_selector_ports)]"
   until_ok 10 status_is '{.status.matchedPods}' 0 && ok "status follows: matchedPods 0" \
     || fail "status after relabel: $(status_field '{.status}')"
   k label pod -n shop web app=web --overwrite >/dev/null
   until_ok 5 selectors_are "8081 " && ok "relabelled back: selector again" \
-    || fail "relabel back: [$(selector_ports)]"
+    || fail "relabel back: [$(pl_selector_ports)]"
 }
 
 test_apiserver_restart() {
@@ -181,7 +177,7 @@ test_apiserver_restart() {
   pl_log "API server started again"
   policy 8080
   until_ok 30 selectors_are "8080 " && ok "after the API server restart the controller caught up" \
-    || fail "no catch-up after the restart: [$(selector_ports)]"
+    || fail "no catch-up after the restart: [$(pl_selector_ports)]"
   kill -0 "$pid" 2>/dev/null && [ "$(cat "$PL_DIR/controller.pid")" = "$pid" ] \
     && ok "same controller process throughout" || fail "the controller died"
   grep -q "listing again\|watch failed\|cannot list" "$PL_DIR/controller.log" \
@@ -191,7 +187,7 @@ test_apiserver_restart() {
 test_deletions() {
   cp_pod_delete web shop
   until_ok 5 selectors_are "" && ok "Pod deleted from the API: its selector is gone" \
-    || fail "selector outlived the Pod object: [$(selector_ports)]"
+    || fail "selector outlived the Pod object: [$(pl_selector_ports)]"
   sleep $((PL_GRACE + 1))
   if pl_metrics | grep -q 'k8s_pod_name="web"'; then
     fail "series of the deleted pod still exported after the grace period"

@@ -257,19 +257,7 @@ cp_pod_delete() {
 }
 
 cp_controller_start() {
-  "$(pl_bin podlens-controller)" --kubeconfig "$CP_CONTROLLER_KUBECONFIG" --node-name "$CP_NODE" \
-    --bpffs-root "$PL_BPFFS" --state-dir "$PL_DIR/state" \
-    --metrics-addr "127.0.0.1:$PL_METRICS_PORT" --pod-grace-period "${PL_GRACE:-5}" \
-    >>"$PL_DIR/controller.log" 2>&1 &
-  echo $! >"$PL_DIR/controller.pid"
-  echo $! >>"$PL_DIR/pids"
-  for _ in $(seq 200); do
-    curl -sf "http://127.0.0.1:$PL_METRICS_PORT/readyz" >/dev/null && return 0
-    kill -0 "$(cat "$PL_DIR/controller.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  tail -20 "$PL_DIR/controller.log" >&2
-  cp_die "the controller did not become ready"
+  pl_controller_start --kubeconfig "$CP_CONTROLLER_KUBECONFIG" --node-name "$CP_NODE"
 }
 
 # cp_node_up: the local node's CNI chain and pins, the controller in Kubernetes mode.

@@ -28,11 +28,6 @@ spec:
 YAML
 }
 
-selector_ports() {  # the ports in the pinned selector map, sorted
-  bpftool -j map dump pinned "$PL_BPFFS/dataplane/pl_selectors" \
-    | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
-}
-
 run_links() {  # "pin=link-id" for every link this run pinned (other runs may share the host)
   local pin
   for pin in "$PL_BPFFS"/links/*; do
@@ -99,17 +94,17 @@ test_kill9_restart() {
 
 test_policy_change_latency() {
   local start elapsed
-  [ "$(selector_ports)" = "8080 " ] || fail "selectors before the change: $(selector_ports)"
+  [ "$(pl_selector_ports)" = "8080 " ] || fail "selectors before the change: $(pl_selector_ports)"
   start=$(date +%s%N)
   policy 9090
-  while [ "$(selector_ports)" != "9090 " ]; do
+  while [ "$(pl_selector_ports)" != "9090 " ]; do
     [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 5000 ] || break
     sleep 0.02
   done
   elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
-  [ "$(selector_ports)" = "9090 " ] && [ "$elapsed" -lt 1000 ] \
+  [ "$(pl_selector_ports)" = "9090 " ] && [ "$elapsed" -lt 1000 ] \
     && ok "policy change applied to the kernel map in ${elapsed} ms" \
-    || fail "policy change: selectors '$(selector_ports)' after ${elapsed} ms"
+    || fail "policy change: selectors '$(pl_selector_ports)' after ${elapsed} ms"
   policy 8080
 }
 
@@ -126,7 +121,7 @@ YAML
     && ok "malformed policy reported with file and field" \
     || fail "no error naming broken.yaml and spec.ports[0].port in the log"
   [ "$(pl_metric_value podlens_policy_errors)" = 1 ] || fail "podlens_policy_errors != 1"
-  [ "$(selector_ports)" = "8080 " ] || fail "selectors changed by a broken file: $(selector_ports)"
+  [ "$(pl_selector_ports)" = "8080 " ] || fail "selectors changed by a broken file: $(pl_selector_ports)"
   rm "$PL_DIR/policies/broken.yaml"
 }
 

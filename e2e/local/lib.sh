@@ -163,16 +163,19 @@ CONF
   : >"$PL_DIR/pods/$pod/access.log"  # the readiness probe is not traffic under test
 }
 
-# pl_controller_start: the controller in standalone mode on this run's pins and records.
+# pl_controller_start [SOURCE FLAGS...]: the controller on this run's pins and records, in
+# standalone mode (--policy-dir) unless other policy-source flags are given (--kubeconfig ...).
 pl_controller_start() {
-  "$(pl_bin podlens-controller)" --policy-dir "$PL_DIR/policies" --bpffs-root "$PL_BPFFS" \
+  local source=("$@")
+  [ ${#source[@]} -gt 0 ] || source=(--policy-dir "$PL_DIR/policies")
+  "$(pl_bin podlens-controller)" "${source[@]}" --bpffs-root "$PL_BPFFS" \
     --state-dir "$PL_DIR/state" --metrics-addr "127.0.0.1:$PL_METRICS_PORT" \
     --pod-grace-period "${PL_GRACE:-5}" ${PL_CONTROLLER_FLAGS:-} \
     >>"$PL_DIR/controller.log" 2>&1 &
   echo $! >"$PL_DIR/controller.pid"
   echo $! >>"$PL_DIR/pids"
   local i
-  for i in $(seq 100); do
+  for i in $(seq 200); do
     curl -sf "http://127.0.0.1:$PL_METRICS_PORT/readyz" >/dev/null && return 0
     kill -0 "$(cat "$PL_DIR/controller.pid")" 2>/dev/null || break
     sleep 0.1
@@ -182,6 +185,12 @@ pl_controller_start() {
 }
 
 pl_metrics() { curl -sf "http://127.0.0.1:$PL_METRICS_PORT/metrics"; }
+
+# pl_selector_ports: the ports of the kernel's pinned selector map, sorted, space-separated.
+pl_selector_ports() {
+  bpftool -j map dump pinned "$PL_BPFFS/dataplane/pl_selectors" 2>/dev/null \
+    | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tr '\n' ' '
+}
 
 pl_node_up() {
   [ "$(id -u)" -eq 0 ] || pl_die "the local node needs root (netns, veth, BPF)"
