@@ -146,7 +146,7 @@ static __always_inline void message__complete_response(struct podlens_conn_state
     __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
     __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
     __builtin_memcpy(e->path, req->path, sizeof(e->path));
-    bpf_ringbuf_submit(e, 0);
+    bpf_ringbuf_submit(e, events__wakeup_flags());
   }
   conn->tail++;
 }

@@ -97,3 +97,9 @@ static __always_inline void loss__add(__u32 reason, __u64 n) {
 }
 
 static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }
+
+/* Submit flags for an event: wake the reader only when a batch is waiting. */
+static __always_inline __u64 events__wakeup_flags(void) {
+  __u64 waiting = bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA);
+  return waiting >= PODLENS_EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}

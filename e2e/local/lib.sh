@@ -258,7 +258,7 @@ pl_counts() {
 
 # pl_metric_value SERIES_PREFIX: sum of the values of series starting with SERIES_PREFIX.
 pl_metric_value() {
-  pl_metrics | awk -v prefix="$1" 'index($0, prefix) == 1 { sum += $NF } END { print sum + 0 }'
+  pl_metrics | awk -v prefix="$1" 'index($0, prefix) == 1 { sum += $NF } END { printf "%.0f\n", sum }'
 }
 
 # pl_truth POD CLIENT_POD ROUTES_SED: the same "METHOD STATUS ROUTE COUNT" lines counted from

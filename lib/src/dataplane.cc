@@ -219,7 +219,13 @@ Result<int> EventReader::poll(int timeoutMs) {
   if (n < 0 && n != -EINTR) {
     return errnoError("polling the event ring buffer", n);
   }
-  return n < 0 ? 0 : n;
+  // The kernel wakes readers only once PODLENS_EVENTS_WAKEUP_BYTES are waiting: whatever
+  // arrived without a wake-up is taken here, after the timeout.
+  auto rest = drain();
+  if (!rest) {
+    return rest.error();
+  }
+  return (n < 0 ? 0 : n) + *rest;
 }
 
 }  // namespace podlens

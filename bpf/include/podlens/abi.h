@@ -26,6 +26,13 @@
 /* Longest method token accepted ("OPTIONS", "CONNECT" are 7). */
 #define PODLENS_METHOD_TOKEN_MAX 8
 
+/*
+ * The TC programs wake the event reader only when this many bytes of events are waiting in
+ * pl_events; below that, the reader finds them on its own poll timeout. A wake-up per event
+ * costs the sending CPU an IPI and the reader a context switch per request.
+ */
+#define PODLENS_EVENTS_WAKEUP_BYTES (64 * 1024)
+
 /* Address families as the kernel numbers them (AF_INET, AF_INET6), for conn keys and events. */
 #define PODLENS_AF_INET 2
 #define PODLENS_AF_INET6 10

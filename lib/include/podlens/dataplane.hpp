@@ -122,6 +122,9 @@ class EventReader {
   // Handles every event ready now; returns how many.
   Result<int> drain();
   // Waits up to timeoutMs for events, then handles them; returns how many.
+  // Events are not announced one by one (see PODLENS_EVENTS_WAKEUP_BYTES): poll() always
+  // drains what is there when it returns, so a reader that polls every T ms sees each event
+  // within T ms, or at once when a batch is waiting.
   Result<int> poll(int timeoutMs);
   // Records that were not a whole podlens_http_event (a user-space drop, counted).
   uint64_t malformedRecords() const { return malformed_; }
