@@ -28,3 +28,4 @@ build/bench/bpf_packet_bench --smoke
 build/bench/cni_bench --smoke
 build/bench/aggregate_bench --smoke
 bench/controller_bench.sh --smoke
+bench/sidecar_bench.sh --smoke
