@@ -108,6 +108,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     conn->policy_id = sel->policy_id;
   }
   struct podlens_stream_state *s = stream__of(conn, &cur);
+  if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
+    s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */
+  }
   if (conn__place_segment(conn, s, &seg, &cur) == 0) {
     parse_payload(skb, conn, &cur);
   }

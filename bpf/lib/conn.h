@@ -87,11 +87,14 @@ static __always_inline int conn__place_segment(struct podlens_conn_state *conn,
     }
     cur->off = seen;
   } else if (ahead != 0) {
-    if (ahead > 0 && s->phase == PODLENS_PHASE_BODY_LENGTH &&
-        (__u64)ahead <= s->body_remaining) {
+    int in_data = s->phase == PODLENS_PHASE_BODY_LENGTH ||
+                  (s->phase == PODLENS_PHASE_BODY_CHUNKED &&
+                   s->line_state == PODLENS_LINE_CHUNK_DATA);
+    if (ahead > 0 && in_data && (__u64)ahead <= s->body_remaining) {
       /* The missing bytes were body: framing survives (the step ends a body left at 0). */
       s->body_remaining -= ahead;
-    } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE) {
+    } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE &&
+               s->phase != PODLENS_PHASE_TUNNEL) {
       http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_SEQ_GAP);
     }
   }

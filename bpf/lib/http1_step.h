@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "lib/http1_chunked.h"
 #include "lib/http1_fast.h"
 
 /* Does the payload at cur->off start an HTTP message of this stream? */
@@ -35,11 +36,11 @@ static __always_inline int http1__starts_message(struct __sk_buff *skb,
 }
 
 /*
- * One parse step: skips a body span, or loads the next PODLENS_PARSE_CHUNK bytes and takes
- * the whole lines in them on the fast path, or else feeds the bytes of the current line to
- * the byte machine up to its end. A global function so the verifier checks it once, not once
- * per iteration of the caller's loop.
- * Returns 1 when there is more to do in this skb, 0 when done with it.
+ * One parse step: skips a body span, or hands a chunked body to http1__chunked_step(), or
+ * loads the next PODLENS_PARSE_CHUNK bytes and takes the whole lines in them on the fast
+ * path, or else feeds the bytes of the current line to the byte machine up to its end. A
+ * global function so the verifier checks it once, not once per iteration of the caller's
+ * loop. Returns 1 when there is more to do in this skb, 0 when done with it.
  */
 __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
                                  struct parse_cursor *cur) {
@@ -58,8 +59,10 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
     }
     return 1;
   }
-  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
   case PODLENS_PHASE_BODY_CHUNKED:
+    return http1__chunked_step(skb, conn, cur);
+  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
+  case PODLENS_PHASE_TUNNEL:
     cur->off = cur->payload_len;
     return 0;
   case PODLENS_PHASE_RESYNC:
