@@ -5,6 +5,21 @@
 #include "lib/http1_step.h"
 #include "lib/packet.h"
 
+/* A request line in a segment of a connection with no state? Sets cur->off there and
+ * returns 0, else -1. A global function: the rare path costs the entry program a call. */
+__noinline int conn__find_request(struct __sk_buff *skb, struct parse_cursor *cur) {
+  if (!skb || !cur) {
+    return -1;
+  }
+  for (int c = 0; c < 2 * PODLENS_RESYNC_SCAN_MAX / PODLENS_PARSE_CHUNK; c++) {
+    int r = http1__resync_chunk(skb, cur);
+    if (r != 0) {
+      return r > 0 ? 0 : -1;
+    }
+  }
+  return -1;
+}
+
 /*
  * Finds the state of a selected connection, creating it on SYN or on the first bytes of a
  * request. Returns NULL when the segment is not worth state (pure ACKs of unknown flows).
@@ -26,9 +41,13 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {
       return NULL;
     }
-    if (!cur->is_request || !http1__starts_message(skb, cur)) {
+    /* Picked up at the first request line found (it sets cur->off there). */
+    if (!cur->is_request || conn__find_request(skb, cur) < 0) {
       loss__count(PODLENS_LOSS_NO_CONN_STATE);
       return NULL;
+    }
+    if (cur->off > 0) {
+      loss__count(PODLENS_LOSS_NO_CONN_STATE); /* the bytes before it are lost */
     }
   }
   struct podlens_scratch *scratch = scratch__get();

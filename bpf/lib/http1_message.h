@@ -15,6 +15,8 @@ struct parse_cursor {
   __u32 off;         /* payload bytes consumed so far */
   __u8 is_request;   /* this skb carries the request stream of the connection */
   __u8 pad0[3];
+  __u32 line_start_at; /* a payload offset known to start a line (resync candidate) */
+  __u32 scan_left;     /* bytes the resync scan may still look at in this skb */
   struct podlens_conn_key key;
 };
 

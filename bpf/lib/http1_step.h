@@ -6,34 +6,7 @@
 #pragma once
 
 #include "lib/http1_chunked.h"
-#include "lib/http1_fast.h"
-
-/* Does the payload at cur->off start an HTTP message of this stream? */
-static __always_inline int http1__starts_message(struct __sk_buff *skb,
-                                                 struct parse_cursor *cur) {
-  __u8 head[8] = {};
-  __u32 avail = cur->payload_len - cur->off;
-  if (avail < sizeof(head) || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, head,
-                                                  sizeof(head)) < 0) {
-    return 0;
-  }
-  if (!cur->is_request) {
-    for (__u32 i = 0; i < HTTP_VERSION_PREFIX_LEN; i++) {
-      if (head[i] != version_prefix_byte(i)) {
-        return 0;
-      }
-    }
-    return 1;
-  }
-  __u64 token = 0;
-  for (__u32 i = 0; i < sizeof(head); i++) {
-    if (head[i] == ' ') {
-      return i > 0 && method__decode(token) != PODLENS_METHOD_UNKNOWN;
-    }
-    token = (token << 8) | head[i];
-  }
-  return 0;
-}
+#include "lib/http1_resync.h"
 
 /*
  * One parse step: skips a body span, or hands a chunked body to http1__chunked_step(), or
@@ -66,12 +39,16 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
     cur->off = cur->payload_len;
     return 0;
   case PODLENS_PHASE_RESYNC:
-    if (http1__starts_message(skb, cur)) {
+    switch (http1__resync_chunk(skb, cur)) {
+    case 1:
       s->phase = PODLENS_PHASE_IDLE;
       return 1;
+    case 0:
+      return 1;
+    default:
+      cur->off = cur->payload_len;
+      return 0;
     }
-    cur->off = cur->payload_len;
-    return 0;
   default:
     break;
   }

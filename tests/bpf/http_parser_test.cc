@@ -15,6 +15,7 @@ namespace podlens::test {
 namespace {
 
 constexpr uint16_t kServerPort = 8080;
+constexpr size_t kResyncScanBytes = 1024;  // PODLENS_RESYNC_SCAN_MAX, bpf/lib/http1_resync.h
 const std::string kChunkedOk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 struct ExpectedEvent {
@@ -564,6 +565,66 @@ std::vector<ParserCase> parserCases() {
        .events = {{PODLENS_METHOD_GET, "/midstream", 200}},
        .losses = {{PODLENS_LOSS_NO_CONN_STATE, 1}},
        .midStream = true},
+
+      {.name = "no state: a request line after a newline inside the segment is found",
+       .traffic =
+           [](TcpFlow& f) {
+             return std::vector<Segment>{
+                 f.client("ue\r\nAccept: */*\r\n\r\n" + request("DELETE", "/found")),
+                 f.server(response(200) + response(204))};
+           },
+       .events = {{PODLENS_METHOD_DELETE, "/found", 200}},
+       .losses = {{PODLENS_LOSS_NO_CONN_STATE, 1}, {PODLENS_LOSS_UNMATCHED_RESPONSE, 1}},
+       .v6 = true,
+       .midStream = true},
+
+      {"after a gap, the next request is found in the middle of a segment",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(2));
+         std::vector<Segment> parts = f.clientSplit(a + request("GET", "/b"), {40, a.size() - 30});
+         return concat({{parts[0], parts[2]}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/b", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"after a gap, a request whose method is cut by the segment end is found",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(2));
+         std::string b = request("OPTIONS", "/b");
+         std::vector<Segment> parts = f.clientSplit(a + b, {40, 80, a.size() + 3});
+         return concat({{parts[0], parts[2], parts[3]}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_OPTIONS, "/b", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"a message start past the 1 KiB scan window is not looked for; the next one is",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(3));
+         std::vector<Segment> parts = f.clientSplit(a, {40, 80});
+         return concat({{parts[0], parts[2]},
+                        {f.client(std::string(kResyncScanBytes, 'j') + "\n" +
+                                  request("GET", "/unseen"))},
+                        {f.client(request("GET", "/seen"))}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/seen", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"response gap: waiting requests are dropped; pairing resumes with the next request",
+       [](TcpFlow& f) {
+         std::string first = "HTTP/1.1 200 OK\r\nX: y\r\nContent-Length: 2000\r\n\r\n";
+         std::vector<Segment> out{f.client(request("GET", "/one"))};
+         out.push_back(f.server(first.substr(0, 20)));
+         f.server(first.substr(20) + std::string(1500, 'b'));  // lost: the length with it
+         out.push_back(f.client(request("GET", "/two")));
+         out.push_back(f.server(std::string(500, 'b') + "\n" + response(201)));
+         out.push_back(f.client(request("GET", "/three")));
+         out.push_back(f.server(response(202)));
+         return out;
+       },
+       {{PODLENS_METHOD_GET, "/three", 202}},
+       {{PODLENS_LOSS_SEQ_GAP, 1},
+        {PODLENS_LOSS_REQUEST_UNANSWERED, 2},
+        {PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
 
       {"out-of-order segment: counted once, the late one is ignored, framing resumes",
        [](TcpFlow& f) {
