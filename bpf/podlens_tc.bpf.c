@@ -117,7 +117,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     parse_payload(skb, conn, &cur);
   }
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
-    pending__drop_all(conn);
+    conn__forget(conn);
     bpf_map_delete_elem(&pl_conns, &cur.key);
   }
   return TC_ACT_UNSPEC;

@@ -20,6 +20,24 @@ __noinline int conn__find_request(struct __sk_buff *skb, struct parse_cursor *cu
   return -1;
 }
 
+static __always_inline int stream__inside_head(const struct podlens_stream_state *s) {
+  return s->phase == PODLENS_PHASE_START_LINE || s->phase == PODLENS_PHASE_HEADERS;
+}
+
+/* The connection's state goes (close, RST, a new SYN on the tuple): count what it held.
+ * A global function, reached from every exit of the entry program's parse loop. */
+__noinline int conn__forget(struct podlens_conn_state *conn) {
+  if (!conn) {
+    return 0;
+  }
+  if (stream__inside_head(&conn->req) ||
+      (stream__inside_head(&conn->resp) && conn->head == conn->tail)) {
+    loss__count(PODLENS_LOSS_MESSAGE_TRUNCATED);
+  }
+  pending__drop_all(conn);
+  return 0;
+}
+
 /*
  * Finds the state of a selected connection, creating it on SYN or on the first bytes of a
  * request. Returns NULL when the segment is not worth state (pure ACKs of unknown flows).
@@ -35,7 +53,7 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
     return conn;
   }
   if (conn) {
-    pending__drop_all(conn); /* a new connection on the same tuple replaces this one */
+    conn__forget(conn); /* a new connection on the same tuple replaces this one */
   }
   if (!fresh_syn) {
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {

@@ -540,6 +540,14 @@ std::vector<ParserCase> parserCases() {
        {},
        {{PODLENS_LOSS_REQUEST_UNANSWERED, 1}}},
 
+      {"a request cut inside its headers by the close is counted",
+       [](TcpFlow& f) {
+         return std::vector<Segment>{f.client("GET /cut HTTP/1.1\r\nHost: a\r\nAcc"),
+                                     f.clientFin(), f.serverFin()};
+       },
+       {},
+       {{PODLENS_LOSS_MESSAGE_TRUNCATED, 1}}},
+
       {"empty lines between messages are ignored",
        [](TcpFlow& f) {
          return concat({{f.client(request("POST", "/a", "", "ab") + "\r\n" + request("GET", "/q"))},

@@ -86,7 +86,10 @@ enum podlens_loss_reason {
                                            connection closed or was replaced first */
   PODLENS_LOSS_CHUNK_FRAMING = 12,    /* malformed chunked body (size line, CRLF after
                                          data, trailers): framing lost, resynchronised */
-  PODLENS_LOSS__COUNT = 13,
+  PODLENS_LOSS_MESSAGE_TRUNCATED = 13, /* the connection closed or was replaced inside a
+                                         start line or header block no other reason counts
+                                         (a request's, or a response's with none waiting) */
+  PODLENS_LOSS__COUNT = 14,
 };
 
 /* podlens_selectors key. Written only by user space, read by BPF. */
