@@ -22,153 +22,11 @@
 #include <vector>
 
 #include "support/bpf_harness.hpp"
+#include "support/conversation.hpp"
 #include "support/require_root.hpp"
 
 namespace podlens::test {
 namespace {
-
-struct Txn {
-  uint8_t method;
-  std::string path;
-  uint16_t status;
-  uint8_t flags = 0;
-};
-
-// One side of a batch of transactions, and what the parser must report for it.
-struct Conversation {
-  std::vector<std::string> clientBatches;  // batch i is answered by serverBatches[i]
-  std::vector<std::string> serverBatches;
-  std::vector<Txn> expected;
-  bool endsAtFin = false;  // the last response has no length: it ends at the server's FIN
-};
-
-class Generator {
- public:
-  explicit Generator(uint32_t seed) : rng_(seed) {}
-
-  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng_); }
-  bool chance(double p) { return std::bernoulli_distribution(p)(rng_); }
-
-  std::string bytes(size_t n) {
-    std::string out(n, '\0');
-    for (char& c : out) {
-      c = static_cast<char>(pick(0, 255));
-    }
-    return out;
-  }
-
-  std::string token(int lo, int hi) {
-    static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789-_.";
-    std::string out;
-    for (int i = pick(lo, hi); i > 0; --i) {
-      out += kChars[pick(0, sizeof(kChars) - 2)];
-    }
-    return out;
-  }
-
-  std::string extraHeaders() {
-    std::string out;
-    for (int i = pick(0, 4); i > 0; --i) {
-      out += "X-" + token(1, 12) + ":" + (chance(0.5) ? " " : "") + token(0, 150) + "\r\n";
-    }
-    return out;
-  }
-
-  // A chunked body: random sizes (hex in either case), extensions, trailers.
-  std::string chunkedBody() {
-    std::string out;
-    for (int i = pick(0, 5); i > 0; --i) {
-      size_t size = chance(0.3) ? pick(1, 9) : pick(10, 4000);
-      char hex[16];
-      std::snprintf(hex, sizeof(hex), chance(0.5) ? "%zx" : "%zX", size);
-      out += hex;
-      if (chance(0.3)) {
-        out += chance(0.5) ? ";a=b" : " ; name=\"quoted;value\"";
-      }
-      out += "\r\n" + bytes(size) + "\r\n";
-    }
-    out += chance(0.2) ? "0;last\r\n" : "0\r\n";
-    for (int i = chance(0.3) ? pick(1, 2) : 0; i > 0; --i) {
-      out += "Trailer-" + token(1, 8) + ": " + token(0, 30) + "\r\n";
-    }
-    return out + "\r\n";
-  }
-
-  // Content-Length or chunked framing of a body, as header lines plus the body bytes.
-  std::string framedBody(bool allowChunked) {
-    if (allowChunked && chance(0.5)) {
-      return "Transfer-Encoding: chunked\r\n\r\n" + chunkedBody();
-    }
-    std::string body = bytes(chance(0.3) ? 0 : pick(1, 3000));
-    return "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  }
-
-  Conversation conversation() {
-    static const std::vector<std::pair<std::string, uint8_t>> kMethods = {
-        {"GET", PODLENS_METHOD_GET},       {"HEAD", PODLENS_METHOD_HEAD},
-        {"POST", PODLENS_METHOD_POST},     {"PUT", PODLENS_METHOD_PUT},
-        {"DELETE", PODLENS_METHOD_DELETE}, {"PATCH", PODLENS_METHOD_PATCH},
-        {"OPTIONS", PODLENS_METHOD_OPTIONS}};
-    static const std::vector<uint16_t> kStatuses = {200, 201, 204, 301, 304, 404, 500, 503};
-    Conversation c;
-    for (int batch = pick(1, 4); batch > 0; --batch) {
-      std::string client, server;
-      for (int depth = pick(1, PODLENS_PENDING_MAX); depth > 0; --depth) {
-        const auto& [method, code] = kMethods[pick(0, kMethods.size() - 1)];
-        std::string path = "/" + token(0, 30);
-        bool hasBody = code == PODLENS_METHOD_POST || code == PODLENS_METHOD_PUT ||
-                       code == PODLENS_METHOD_PATCH;
-        bool expectContinue = hasBody && chance(0.2);
-        client += method + " " + path + (chance(0.2) ? "?q=" + token(1, 20) : "") +
-                  " HTTP/1.1\r\nHost: " + token(1, 20) + "\r\n" + extraHeaders() +
-                  (expectContinue ? "Expect: 100-continue\r\n" : "") +
-                  (hasBody ? framedBody(true) : "\r\n");
-        if (expectContinue || chance(0.05)) {
-          server += expectContinue ? "HTTP/1.1 100 Continue\r\n\r\n"
-                                   : "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
-        }
-        uint16_t status = kStatuses[pick(0, kStatuses.size() - 1)];
-        server += "HTTP/1.1 " + std::to_string(status) + " " + token(0, 10) + "\r\n" +
-                  extraHeaders();
-        if (code == PODLENS_METHOD_HEAD || status == 204 || status == 304) {
-          server += chance(0.5) ? "Content-Length: " + std::to_string(pick(0, 5000)) + "\r\n\r\n"
-                                : "\r\n";
-        } else {
-          server += framedBody(true);
-        }
-        c.expected.push_back({code, path, status});
-      }
-      c.clientBatches.push_back(client);
-      c.serverBatches.push_back(server);
-    }
-    if (chance(0.2)) {  // a last transaction whose response ends at FIN
-      c.clientBatches.push_back("GET /last HTTP/1.1\r\nHost: a\r\n\r\n");
-      c.serverBatches.push_back("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
-                                bytes(pick(0, 2000)));
-      c.expected.push_back({PODLENS_METHOD_GET, "/last", 200, PODLENS_EVENT_ENDED_BY_CLOSE});
-      c.endsAtFin = true;
-    }
-    return c;
-  }
-
-  // Cut points for a byte string: mostly MSS-sized pieces, some tiny ones.
-  std::vector<size_t> cuts(size_t size) {
-    std::vector<size_t> out;
-    size_t at = 0;
-    while (true) {
-      at += chance(0.3) ? pick(1, 20) : pick(21, 1448);
-      if (at >= size) {
-        return out;
-      }
-      out.push_back(at);
-    }
-  }
-
-  std::mt19937& rng() { return rng_; }
-
- private:
-  std::mt19937 rng_;
-};
 
 uint64_t total(const LossCounters& c) {
   uint64_t sum = 0;
@@ -191,17 +49,12 @@ class Fuzz : public ::testing::Test {
   void SetUp() override { PODLENS_REQUIRE_ROOT(); }
 
   // Runs a conversation on a fresh connection; returns the events it produced.
-  std::vector<podlens_http_event> play(BpfHarness& h, Generator& g, const Conversation& c,
-                                       uint16_t clientPort, bool v6) {
+  static std::vector<podlens_http_event> play(BpfHarness& h, ConversationGenerator& g,
+                                              const Conversation& c, uint16_t clientPort,
+                                              bool v6) {
     TcpFlow flow({v6 ? "fd00::2" : "10.8.0.2", clientPort}, {v6 ? "fd00::1" : "10.8.0.1", 8080},
                  true, v6);
-    h.runAll({flow.clientSyn(), flow.serverSynAck()});
-    for (size_t b = 0; b < c.clientBatches.size(); ++b) {
-      h.runAll(flow.clientSplit(c.clientBatches[b], g.cuts(c.clientBatches[b].size())));
-      h.runAll(flow.serverSplit(c.serverBatches[b], g.cuts(c.serverBatches[b].size())));
-    }
-    h.runAll({flow.serverFin(), flow.clientFin()});
-    return h.takeEvents();
+    return playConversation(h, g, c, flow);
   }
 
   static void expectExactly(const std::vector<podlens_http_event>& got,
@@ -222,7 +75,7 @@ TEST_F(Fuzz, WellFormedRandomConversationsYieldExactlyTheirTransactions) {
   h.select(8080, PODLENS_DIR_INBOUND);
   size_t transactions = 0, chunked = 0;
   for (uint32_t seed = 1; seed <= 300; ++seed) {
-    Generator g(seed);
+    ConversationGenerator g(seed);
     Conversation c = g.conversation();
     transactions += c.expected.size();
     for (const std::vector<std::string>* side : {&c.clientBatches, &c.serverBatches}) {
@@ -257,7 +110,7 @@ struct Adversary {
   bool malformed = true;  // the parser must count something
 };
 
-Adversary adversary(Generator& g, int kind, uint16_t clientPort) {
+Adversary adversary(ConversationGenerator& g, int kind, uint16_t clientPort) {
   bool v6 = g.chance(0.3);
   TcpFlow flow({v6 ? "fd00::12" : "10.8.1.2", clientPort}, {v6 ? "fd00::11" : "10.8.1.1", 8080},
                true, v6);
@@ -326,7 +179,7 @@ TEST_F(Fuzz, AdversarialStreamsAreBoundedCountedAndForgotten) {
   options.maxConnections = kMaxConnections;
   BpfHarness h(options);
   h.select(8080, PODLENS_DIR_INBOUND);
-  Generator g(20261125);
+  ConversationGenerator g(20261125);
   size_t events = 0, bound = 0;
   for (int i = 0; i < 3000; ++i) {
     int kind = i % 5;
@@ -360,7 +213,7 @@ TEST_F(Fuzz, AdversarialStreamsAreBoundedCountedAndForgotten) {
 
   // After all that, a well-formed conversation on a new connection parses exactly.
   for (uint32_t seed = 1000; seed < 1010; ++seed) {
-    Generator fresh(seed);
+    ConversationGenerator fresh(seed);
     Conversation c = fresh.conversation();
     uint64_t before = total(h.losses());
     std::vector<podlens_http_event> got =
