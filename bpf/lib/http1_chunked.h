@@ -166,24 +166,15 @@ __noinline int http1__chunked_step(struct __sk_buff *skb, struct podlens_conn_st
     return 0;
   }
   struct podlens_stream_state *s = stream__of(conn, cur);
-  __u32 avail = cur->payload_len - cur->off;
   if (s->line_state == PODLENS_LINE_CHUNK_DATA) {
-    __u64 data = s->body_remaining < avail ? s->body_remaining : avail;
-    cur->off += data;
-    s->body_remaining -= data;
-    if (s->body_remaining == 0) {
+    if (cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
       s->line_state = PODLENS_LINE_CHUNK_DATA_END;
     }
     return 1;
   }
   struct podlens_scratch *scratch = scratch__get();
-  if (!scratch) {
-    return 0;
-  }
-  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
-  barrier_var(n);
-  n &= 2 * PODLENS_PARSE_CHUNK - 1;
-  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, scratch->chunk, n) < 0) {
+  __u32 n = scratch ? cursor__load(skb, cur, cur->off, scratch) : 0;
+  if (n == 0) {
     cur->off = cur->payload_len;
     return 0;
   }

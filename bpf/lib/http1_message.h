@@ -28,6 +28,30 @@ static __always_inline __u64 cursor__now(struct parse_cursor *cur) {
   return cur->now_ns;
 }
 
+/* Loads up to PODLENS_PARSE_CHUNK payload bytes from off (< payload_len) into
+ * scratch->chunk. Returns how many (a bound the verifier can see), 0 when the load fails. */
+static __always_inline __u32 cursor__load(struct __sk_buff *skb, const struct parse_cursor *cur,
+                                          __u32 off, struct podlens_scratch *scratch) {
+  __u32 avail = cur->payload_len - off;
+  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
+  barrier_var(n);
+  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* n <= PODLENS_PARSE_CHUNK already */
+  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + off, scratch->chunk, n) < 0) {
+    return 0;
+  }
+  return n;
+}
+
+/* Skips body bytes (Content-Length body or chunk data) arithmetically, never reading them.
+ * Returns 1 when the body or chunk has no byte left. */
+static __always_inline int cursor__skip_body(struct parse_cursor *cur,
+                                             struct podlens_stream_state *s, __u32 avail) {
+  __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
+  cur->off += skip;
+  s->body_remaining -= skip;
+  return s->body_remaining == 0;
+}
+
 static __always_inline struct podlens_stream_state *
 stream__of(struct podlens_conn_state *conn, struct parse_cursor *cur) {
   return cur->is_request ? &conn->req : &conn->resp;

@@ -74,10 +74,8 @@ __noinline int http1__resync_chunk(struct __sk_buff *skb, struct parse_cursor *c
     return -1;
   }
   __u32 avail = cur->payload_len - off;
-  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
-  barrier_var(n);
-  n &= 2 * PODLENS_PARSE_CHUNK - 1;
-  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + off, scratch->chunk, n) < 0) {
+  __u32 n = cursor__load(skb, cur, off, scratch);
+  if (n == 0) {
     return -1;
   }
   chunk__masks(scratch, n, 0, 0);

@@ -23,15 +23,11 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
   struct podlens_stream_state *s = stream__of(conn, cur);
   __u32 avail = cur->payload_len - cur->off;
   switch (s->phase) {
-  case PODLENS_PHASE_BODY_LENGTH: {
-    __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
-    cur->off += skip;
-    s->body_remaining -= skip;
-    if (s->body_remaining == 0) {
+  case PODLENS_PHASE_BODY_LENGTH:
+    if (cursor__skip_body(cur, s, avail)) {
       message__body_end(conn, s, cur);
     }
     return 1;
-  }
   case PODLENS_PHASE_BODY_CHUNKED:
     return http1__chunked_step(skb, conn, cur);
   case PODLENS_PHASE_BODY_UNTIL_CLOSE:
@@ -57,6 +53,8 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
   if (!scratch) {
     return 0;
   }
+  /* cursor__load() inline by hand: through it (off re-read from cur) the verifier walks
+   * this function 26K instructions longer. */
   __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
   barrier_var(n);
   n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */
