@@ -6,6 +6,13 @@
 //   request header    a selected segment holding a whole request (curl-like, 4 header lines)
 //   minimal request   "GET / HTTP/1.1" and a blank line
 //   response header   a status line + 6 header lines; completes the transaction (event)
+//   chunked body      one chunk per packet: size line, 1432 bytes of data (skipped), CRLF
+//   chunked response  a whole small chunked response in one packet (+event)
+//   pipelined         4 minimal requests in one packet, then their 4 responses (+4 events)
+//
+// Then accuracy: random conversations (pipelining, Content-Length and chunked bodies both
+// ways, HEAD, 204/304, 1xx, bodies until FIN, random segmentation) until 10,000 transactions
+// (1,000 with --smoke): events against transactions, and kernel losses.
 //
 // The unselected packet runs with repeat=N (one syscall, N runs). Selected packets change
 // their connection's state, so each run needs its own sequence number: they run one per
@@ -20,6 +27,7 @@
 
 #include "null_tc.skel.h"
 #include "support/bpf_harness.hpp"
+#include "support/conversation.hpp"
 
 using namespace podlens;
 using namespace podlens::test;
@@ -70,6 +78,71 @@ void timeTransactions(BpfHarness& h, uint16_t clientPort, const std::string& req
   *events += h.takeEvents().size();
 }
 
+const std::string kChunkedResponse =
+    "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n"
+    "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n\r\n"
+    "1f\r\n0123456789012345678901234567890\r\n0\r\n\r\n";
+
+// A chunked response that never ends, one 1432-byte chunk per packet.
+std::vector<uint32_t> timeChunkedBody(BpfHarness& h, uint16_t clientPort, int runs) {
+  TcpFlow flow({"10.9.0.2", clientPort}, {"10.9.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(kMinimalRequest),
+            flow.server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")});
+  const std::string chunk = "598\r\n" + std::string(0x598, 'c') + "\r\n";
+  std::vector<uint32_t> out;
+  for (int i = 0; i < runs; ++i) {
+    out.push_back(h.timeRun(flow.server(chunk), 1));
+  }
+  return out;
+}
+
+// Pipelined: a packet of 4 requests, then a packet of their 4 responses.
+void timePipelined(BpfHarness& h, uint16_t clientPort, int runs, std::vector<uint32_t>* requests,
+                   std::vector<uint32_t>* responses, size_t* events) {
+  TcpFlow flow({"10.9.0.2", clientPort}, {"10.9.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck()});
+  std::string fourRequests, fourResponses;
+  for (int i = 0; i < 4; ++i) {
+    fourRequests += kMinimalRequest;
+    fourResponses += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  }
+  for (int i = 0; i < runs; ++i) {
+    requests->push_back(h.timeRun(flow.client(fourRequests), 1));
+    responses->push_back(h.timeRun(flow.server(fourResponses), 1));
+    if (i % 1000 == 999) {
+      *events += h.takeEvents().size();
+    }
+  }
+  *events += h.takeEvents().size();
+}
+
+struct Accuracy {
+  size_t transactions = 0;
+  size_t events = 0;
+  size_t exact = 0;  // events whose method, path, status and flags are the expected ones
+};
+
+// Random conversations until `transactions` of them; events compared one by one.
+Accuracy measureAccuracy(BpfHarness& h, size_t transactions) {
+  Accuracy a;
+  for (uint32_t seed = 1; a.transactions < transactions; ++seed) {
+    ConversationGenerator g(seed);
+    Conversation c = g.conversation();
+    bool v6 = seed % 3 == 0;
+    TcpFlow flow({v6 ? "fd09::2" : "10.9.1.2", static_cast<uint16_t>(1024 + seed % 60000)},
+                 {v6 ? "fd09::1" : "10.9.1.1", 8080}, true, v6);
+    std::vector<podlens_http_event> got = playConversation(h, g, c, flow);
+    a.transactions += c.expected.size();
+    a.events += got.size();
+    for (size_t i = 0; i < got.size() && i < c.expected.size(); ++i) {
+      const Txn& want = c.expected[i];
+      a.exact += got[i].method == want.method && eventPath(got[i]) == want.path &&
+                 got[i].status == want.status && got[i].flags == want.flags;
+    }
+  }
+  return a;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,10 +184,32 @@ int main(int argc, char** argv) {
     bodyRuns.push_back(h.timeRun(upload.client(bodyChunk), 1));
   }
 
+  std::vector<uint32_t> chunkedBodyRuns = timeChunkedBody(h, 50004, singles);
+  std::vector<uint32_t> chunkedRuns, pipelinedRequestRuns, pipelinedResponseRuns;
+  {
+    TcpFlow flow({"10.9.0.2", 50005}, {"10.9.0.1", 8080}, true);
+    h.runAll({flow.clientSyn(), flow.serverSynAck()});
+    for (int i = 0; i < singles; ++i) {
+      h.run(flow.client(kMinimalRequest));
+      chunkedRuns.push_back(h.timeRun(flow.server(kChunkedResponse), 1));
+      if (i % 1000 == 999) {
+        events += h.takeEvents().size();
+      }
+    }
+    events += h.takeEvents().size();
+  }
+  timePipelined(h, 50006, singles, &pipelinedRequestRuns, &pipelinedResponseRuns, &events);
+
   uint64_t lossTotal = 0;
   for (uint64_t v : h.losses()) {
     lossTotal += v;
   }
+  Accuracy accuracy = measureAccuracy(h, smoke ? 1000 : 10000);
+  uint64_t mixLosses = 0;
+  for (uint64_t v : h.losses()) {
+    mixLosses += v;
+  }
+  mixLosses -= lossTotal;
   null_tc__destroy(baseline);
 
   std::vector<Row> rows = {
@@ -126,21 +221,36 @@ int main(int argc, char** argv) {
        300},
       {"response header packet (+event)", median(responseRuns),
        median(responseRuns) - nullSingle, 0},
+      {"chunked body packet (1 chunk, 1439 B)", median(chunkedBodyRuns),
+       median(chunkedBodyRuns) - nullSingle, 0},
+      {"chunked response packet (+event)", median(chunkedRuns), median(chunkedRuns) - nullSingle,
+       0},
+      {"pipelined packet, 4 requests", median(pipelinedRequestRuns),
+       median(pipelinedRequestRuns) - nullSingle, 0},
+      {"pipelined packet, 4 responses (+4 ev)", median(pipelinedResponseRuns),
+       median(pipelinedResponseRuns) - nullSingle, 0},
   };
   std::printf("podlens data plane through BPF_PROG_TEST_RUN (%s)\n", smoke ? "smoke" : "full");
   std::printf("null TC program, same harness: %.0f ns/run with repeat=%u, %.0f ns/run single\n",
               nullRepeat, repeat, nullSingle);
-  std::printf("%-36s %9s %9s %8s\n", "packet", "raw ns", "net ns", "target");
+  std::printf("%-40s %9s %9s %8s\n", "packet", "raw ns", "net ns", "target");
   for (const Row& r : rows) {
     if (r.target > 0) {
-      std::printf("%-36s %9.0f %9.0f %5.0f %s\n", r.name, r.raw, r.net, r.target,
+      std::printf("%-40s %9.0f %9.0f %5.0f %s\n", r.name, r.raw, r.net, r.target,
                   r.net <= r.target ? "ok" : "MISSED");
     } else {
-      std::printf("%-36s %9.0f %9.0f %8s\n", r.name, r.raw, r.net, "-");
+      std::printf("%-40s %9.0f %9.0f %8s\n", r.name, r.raw, r.net, "-");
     }
   }
-  const size_t transactions = 2 * static_cast<size_t>(singles);  // curl-like + minimal
-  std::printf("transactions: %zu events for %zu completed; kernel losses: %llu\n", events,
+  // curl-like, minimal, chunked, and 4 per pipelined round
+  const size_t transactions = 7 * static_cast<size_t>(singles);
+  std::printf("timed transactions: %zu events for %zu completed; kernel losses: %llu\n", events,
               transactions, static_cast<unsigned long long>(lossTotal));
-  return events == transactions && lossTotal == 0 ? 0 : 2;
+  std::printf("accuracy over a random mix: %zu events for %zu transactions, %zu exact "
+              "(method, path, status, flags); kernel losses: %llu\n",
+              accuracy.events, accuracy.transactions, accuracy.exact,
+              static_cast<unsigned long long>(mixLosses));
+  bool ok = events == transactions && lossTotal == 0 && accuracy.events == accuracy.transactions &&
+            accuracy.exact == accuracy.transactions && mixLosses == 0;
+  return ok ? 0 : 2;
 }

@@ -90,6 +90,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
       .payload_len = seg.payload_len,
       /* Requests flow towards a server pod and away from a client pod. */
       .is_request = (direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod,
+      .scan_left = PODLENS_RESYNC_SCAN_MAX,
       .key = {.ifindex = skb->ifindex,
               .pod_port = pod_port,
               .peer_port = peer_port,
@@ -108,11 +109,15 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     conn->policy_id = sel->policy_id;
   }
   struct podlens_stream_state *s = stream__of(conn, &cur);
+  if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
+    s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */
+  }
   if (conn__place_segment(conn, s, &seg, &cur) == 0) {
+    cur.line_start_at = cur.off; /* the first new byte */
     parse_payload(skb, conn, &cur);
   }
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
-    pending__drop_all(conn);
+    conn__forget(conn);
     bpf_map_delete_elem(&pl_conns, &cur.key);
   }
   return TC_ACT_UNSPEC;

@@ -5,6 +5,39 @@
 #include "lib/http1_step.h"
 #include "lib/packet.h"
 
+/* A request line in a segment of a connection with no state? Sets cur->off there and
+ * returns 0, else -1. A global function: the rare path costs the entry program a call. */
+__noinline int conn__find_request(struct __sk_buff *skb, struct parse_cursor *cur) {
+  if (!skb || !cur) {
+    return -1;
+  }
+  for (int c = 0; c < 2 * PODLENS_RESYNC_SCAN_MAX / PODLENS_PARSE_CHUNK; c++) {
+    int r = http1__resync_chunk(skb, cur);
+    if (r != 0) {
+      return r > 0 ? 0 : -1;
+    }
+  }
+  return -1;
+}
+
+static __always_inline int stream__inside_head(const struct podlens_stream_state *s) {
+  return s->phase == PODLENS_PHASE_START_LINE || s->phase == PODLENS_PHASE_HEADERS;
+}
+
+/* The connection's state goes (close, RST, a new SYN on the tuple): count what it held.
+ * A global function, reached from every exit of the entry program's parse loop. */
+__noinline int conn__forget(struct podlens_conn_state *conn) {
+  if (!conn) {
+    return 0;
+  }
+  if (stream__inside_head(&conn->req) ||
+      (stream__inside_head(&conn->resp) && conn->head == conn->tail)) {
+    loss__count(PODLENS_LOSS_MESSAGE_TRUNCATED);
+  }
+  pending__drop_all(conn);
+  return 0;
+}
+
 /*
  * Finds the state of a selected connection, creating it on SYN or on the first bytes of a
  * request. Returns NULL when the segment is not worth state (pure ACKs of unknown flows).
@@ -20,15 +53,19 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
     return conn;
   }
   if (conn) {
-    pending__drop_all(conn); /* a new connection on the same tuple replaces this one */
+    conn__forget(conn); /* a new connection on the same tuple replaces this one */
   }
   if (!fresh_syn) {
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {
       return NULL;
     }
-    if (!cur->is_request || !http1__starts_message(skb, cur)) {
+    /* Picked up at the first request line found (it sets cur->off there). */
+    if (!cur->is_request || conn__find_request(skb, cur) < 0) {
       loss__count(PODLENS_LOSS_NO_CONN_STATE);
       return NULL;
+    }
+    if (cur->off > 0) {
+      loss__count(PODLENS_LOSS_NO_CONN_STATE); /* the bytes before it are lost */
     }
   }
   struct podlens_scratch *scratch = scratch__get();
@@ -87,11 +124,14 @@ static __always_inline int conn__place_segment(struct podlens_conn_state *conn,
     }
     cur->off = seen;
   } else if (ahead != 0) {
-    if (ahead > 0 && s->phase == PODLENS_PHASE_BODY_LENGTH &&
-        (__u64)ahead <= s->body_remaining) {
+    int in_data = s->phase == PODLENS_PHASE_BODY_LENGTH ||
+                  (s->phase == PODLENS_PHASE_BODY_CHUNKED &&
+                   s->line_state == PODLENS_LINE_CHUNK_DATA);
+    if (ahead > 0 && in_data && (__u64)ahead <= s->body_remaining) {
       /* The missing bytes were body: framing survives (the step ends a body left at 0). */
       s->body_remaining -= ahead;
-    } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE) {
+    } else if (s->phase != PODLENS_PHASE_RESYNC && s->phase != PODLENS_PHASE_BODY_UNTIL_CLOSE &&
+               s->phase != PODLENS_PHASE_TUNNEL) {
       http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_SEQ_GAP);
     }
   }

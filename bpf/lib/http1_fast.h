@@ -272,6 +272,8 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     s->match_pos = 0;
     if (kind == PODLENS_LINE_CONTENT_LENGTH) {
       s->value = 0;
+    } else if (kind == PODLENS_LINE_TRANSFER_ENCODING) {
+      s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
     }
     http1__feed_header_value(s, scratch, value_from, end);
     if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {

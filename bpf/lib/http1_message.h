@@ -15,6 +15,8 @@ struct parse_cursor {
   __u32 off;         /* payload bytes consumed so far */
   __u8 is_request;   /* this skb carries the request stream of the connection */
   __u8 pad0[3];
+  __u32 line_start_at; /* a payload offset known to start a line (resync candidate) */
+  __u32 scan_left;     /* bytes the resync scan may still look at in this skb */
   struct podlens_conn_key key;
 };
 
@@ -24,6 +26,30 @@ static __always_inline __u64 cursor__now(struct parse_cursor *cur) {
     cur->now_ns = bpf_ktime_get_ns();
   }
   return cur->now_ns;
+}
+
+/* Loads up to PODLENS_PARSE_CHUNK payload bytes from off (< payload_len) into
+ * scratch->chunk. Returns how many (a bound the verifier can see), 0 when the load fails. */
+static __always_inline __u32 cursor__load(struct __sk_buff *skb, const struct parse_cursor *cur,
+                                          __u32 off, struct podlens_scratch *scratch) {
+  __u32 avail = cur->payload_len - off;
+  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
+  barrier_var(n);
+  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* n <= PODLENS_PARSE_CHUNK already */
+  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + off, scratch->chunk, n) < 0) {
+    return 0;
+  }
+  return n;
+}
+
+/* Skips body bytes (Content-Length body or chunk data) arithmetically, never reading them.
+ * Returns 1 when the body or chunk has no byte left. */
+static __always_inline int cursor__skip_body(struct parse_cursor *cur,
+                                             struct podlens_stream_state *s, __u32 avail) {
+  __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
+  cur->off += skip;
+  s->body_remaining -= skip;
+  return s->body_remaining == 0;
 }
 
 static __always_inline struct podlens_stream_state *
@@ -41,20 +67,51 @@ pending__writing(struct podlens_conn_state *conn, const struct podlens_stream_st
   return &conn->pending[idx];
 }
 
-/* The oldest request still waiting for its response (valid only when head != tail). */
+/* The slot of the oldest request still waiting for its response (valid when head != tail). */
 static __always_inline struct podlens_pending_request *
 pending__oldest(struct podlens_conn_state *conn) {
   return &conn->pending[conn->tail & (PODLENS_PENDING_MAX - 1)];
 }
 
-/* Drops every request still waiting for a response, counting them. Response side only
- * (it owns tail), or when the connection's state goes away. */
-static __always_inline void pending__drop_all(struct podlens_conn_state *conn) {
-  __u32 waiting = conn->head - conn->tail;
-  if (waiting) {
-    loss__add(PODLENS_LOSS_REQUEST_UNANSWERED, waiting);
-    conn->tail = conn->head;
+/* The oldest waiting request, or NULL when there is none or it was discarded on overflow
+ * (its number is not in the slot: the slot still holds an earlier request). */
+static __always_inline struct podlens_pending_request *
+pending__answered(struct podlens_conn_state *conn) {
+  struct podlens_pending_request *req = pending__oldest(conn);
+  if (conn->head == conn->tail || req->number != conn->tail) {
+    return NULL;
   }
+  return req;
+}
+
+/* Drops every request still waiting for a response. Those that had a slot are counted
+ * here; those discarded on overflow were counted when they came. Response side only (it
+ * owns tail), or when the connection's state goes away. A global function: the entry
+ * program reaches it after its parse loop, from as many verifier states as loop exits. */
+__noinline int pending__drop_all(struct podlens_conn_state *conn) {
+  if (!conn) {
+    return 0;
+  }
+  __u32 waiting = conn->head - conn->tail;
+  if (!waiting) {
+    return 0;
+  }
+  __u32 admitted = 0;
+#pragma unroll
+  for (__u32 k = 0; k < PODLENS_PENDING_MAX; k++) {
+    __u32 number = conn->pending[k].number;
+    /* In flight: number - tail < waiting, and the slot is the number's own (untouched
+     * slots hold 0). Sign bits of 64-bit differences instead of compares: BPF has no
+     * set-on-condition, and a branch per compare would be 256 paths for the verifier. */
+    __u64 in_flight = ((__u64)(__u32)(number - conn->tail) - waiting) >> 63;
+    __u64 own_slot = ((__u64)((number ^ k) & (PODLENS_PENDING_MAX - 1)) - 1) >> 63;
+    admitted += in_flight & own_slot;
+  }
+  if (admitted) {
+    loss__add(PODLENS_LOSS_REQUEST_UNANSWERED, admitted);
+  }
+  conn->tail = conn->head;
+  return 0;
 }
 
 /*
@@ -107,6 +164,7 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
     s->message_flags |= PODLENS_MSG_DISCARD;
   }
   struct podlens_pending_request *slot = pending__writing(conn, s);
+  slot->number = conn->head; /* the number it will have once its headers end */
   slot->start_ns = cursor__now(cur);
   slot->method = PODLENS_METHOD_UNKNOWN;
   slot->flags = 0;
@@ -124,7 +182,11 @@ static __always_inline void message__complete_response(struct podlens_conn_state
     loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
     return;
   }
-  struct podlens_pending_request *req = pending__oldest(conn);
+  struct podlens_pending_request *req = pending__answered(conn);
+  if (!req) {
+    conn->tail++; /* answers a request discarded on overflow, counted when it came */
+    return;
+  }
   struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
   if (!e) {
     loss__count(PODLENS_LOSS_RINGBUF_FULL);
@@ -151,13 +213,26 @@ static __always_inline void message__complete_response(struct podlens_conn_state
   conn->tail++;
 }
 
-/* The blank line after the request headers: commit the request, then frame its body. */
+/* The headers announced a chunked body: its first chunk-size line comes next. */
+static __always_inline void message__chunked_body(struct podlens_stream_state *s) {
+  s->phase = PODLENS_PHASE_BODY_CHUNKED;
+  s->line_state = PODLENS_LINE_CHUNK_SIZE;
+  s->value = 0;
+  s->match_pos = 0;
+  s->line_len = 0;
+  s->header_bytes = 0;
+}
+
+/* The blank line after the request headers: commit the request, then frame its body.
+ * A discarded request is committed too: head counts every request, so the response to
+ * it is recognised and dropped instead of being paired with a later request. */
 static __always_inline void message__request_headers_end(struct podlens_conn_state *conn,
                                                          struct podlens_stream_state *s) {
-  if (!(s->message_flags & PODLENS_MSG_DISCARD)) {
-    conn->head++;
-  }
+  conn->head++;
   if (s->message_flags & PODLENS_MSG_CHUNKED) {
+    message__chunked_body(s);
+  } else if (s->message_flags & PODLENS_MSG_TRANSFER_ENCODING) {
+    /* A coding other than chunked last: the body length is unknowable (RFC 9112 6.3). */
     http1__lose_sync(conn, s, 1, PODLENS_LOSS_UNSUPPORTED_FRAMING);
   } else if ((s->message_flags & PODLENS_MSG_CONTENT_LENGTH) && s->value > 0) {
     s->phase = PODLENS_PHASE_BODY_LENGTH;
@@ -167,12 +242,21 @@ static __always_inline void message__request_headers_end(struct podlens_conn_sta
   }
 }
 
-static __always_inline int response__has_no_body(struct podlens_conn_state *conn,
+static __always_inline int response__has_no_body(const struct podlens_pending_request *req,
                                                   const struct podlens_stream_state *s) {
-  if (conn->head != conn->tail && pending__oldest(conn)->method == PODLENS_METHOD_HEAD) {
+  if (req && req->method == PODLENS_METHOD_HEAD) {
     return 1;
   }
   return s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
+}
+
+/* 101 Switching Protocols, or a 2xx answer to CONNECT: what follows is not HTTP/1.x. */
+static __always_inline int response__opens_tunnel(const struct podlens_pending_request *req,
+                                                  const struct podlens_stream_state *s) {
+  if (s->status == 101) {
+    return 1;
+  }
+  return req && req->method == PODLENS_METHOD_CONNECT && s->status >= 200 && s->status < 300;
 }
 
 /* The blank line after the response headers: frame the body or complete the transaction. */
@@ -183,12 +267,18 @@ static __always_inline void message__response_headers_end(struct podlens_conn_st
     s->phase = PODLENS_PHASE_IDLE; /* interim response: the final one follows */
     return;
   }
-  if (response__has_no_body(conn, s)) {
+  struct podlens_pending_request *req = pending__answered(conn);
+  if (response__opens_tunnel(req, s)) {
     message__complete_response(conn, s, cur, 0);
-    s->phase = s->status == 101 ? PODLENS_PHASE_BODY_UNTIL_CLOSE : PODLENS_PHASE_IDLE;
+    pending__drop_all(conn); /* requests sent after it will never get an HTTP answer */
+    s->phase = PODLENS_PHASE_TUNNEL;
+  } else if (response__has_no_body(req, s)) {
+    message__complete_response(conn, s, cur, 0);
+    s->phase = PODLENS_PHASE_IDLE;
   } else if (s->message_flags & PODLENS_MSG_CHUNKED) {
-    message__complete_response(conn, s, cur, PODLENS_EVENT_NO_BODY_FRAMING);
-    http1__lose_sync(conn, s, 0, PODLENS_LOSS_UNSUPPORTED_FRAMING);
+    message__chunked_body(s);
+  } else if (s->message_flags & PODLENS_MSG_TRANSFER_ENCODING) {
+    s->phase = PODLENS_PHASE_BODY_UNTIL_CLOSE; /* no chunked last: until close (RFC 9112 6.3) */
   } else if (s->message_flags & PODLENS_MSG_CONTENT_LENGTH) {
     if (s->value == 0) {
       message__complete_response(conn, s, cur, 0);

@@ -201,6 +201,7 @@ static __always_inline void header_name__feed(struct podlens_stream_state *s, __
   } else if ((mask & HDR_TRANSFER_ENCODING) && pos == TEXT_TRANSFER_ENCODING.len) {
     s->line_state = PODLENS_LINE_TRANSFER_ENCODING;
     s->match_pos = 0;
+    s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
   } else if ((mask & HDR_CONNECTION) && pos == TEXT_CONNECTION.len) {
     s->line_state = PODLENS_LINE_CONNECTION;
     s->match_pos = 0;

@@ -5,41 +5,15 @@
  */
 #pragma once
 
-#include "lib/http1_fast.h"
-
-/* Does the payload at cur->off start an HTTP message of this stream? */
-static __always_inline int http1__starts_message(struct __sk_buff *skb,
-                                                 struct parse_cursor *cur) {
-  __u8 head[8] = {};
-  __u32 avail = cur->payload_len - cur->off;
-  if (avail < sizeof(head) || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, head,
-                                                  sizeof(head)) < 0) {
-    return 0;
-  }
-  if (!cur->is_request) {
-    for (__u32 i = 0; i < HTTP_VERSION_PREFIX_LEN; i++) {
-      if (head[i] != version_prefix_byte(i)) {
-        return 0;
-      }
-    }
-    return 1;
-  }
-  __u64 token = 0;
-  for (__u32 i = 0; i < sizeof(head); i++) {
-    if (head[i] == ' ') {
-      return i > 0 && method__decode(token) != PODLENS_METHOD_UNKNOWN;
-    }
-    token = (token << 8) | head[i];
-  }
-  return 0;
-}
+#include "lib/http1_chunked.h"
+#include "lib/http1_resync.h"
 
 /*
- * One parse step: skips a body span, or loads the next PODLENS_PARSE_CHUNK bytes and takes
- * the whole lines in them on the fast path, or else feeds the bytes of the current line to
- * the byte machine up to its end. A global function so the verifier checks it once, not once
- * per iteration of the caller's loop.
- * Returns 1 when there is more to do in this skb, 0 when done with it.
+ * One parse step: skips a body span, or hands a chunked body to http1__chunked_step(), or
+ * loads the next PODLENS_PARSE_CHUNK bytes and takes the whole lines in them on the fast
+ * path, or else feeds the bytes of the current line to the byte machine up to its end. A
+ * global function so the verifier checks it once, not once per iteration of the caller's
+ * loop. Returns 1 when there is more to do in this skb, 0 when done with it.
  */
 __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
                                  struct parse_cursor *cur) {
@@ -49,26 +23,28 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
   struct podlens_stream_state *s = stream__of(conn, cur);
   __u32 avail = cur->payload_len - cur->off;
   switch (s->phase) {
-  case PODLENS_PHASE_BODY_LENGTH: {
-    __u64 skip = s->body_remaining < avail ? s->body_remaining : avail;
-    cur->off += skip;
-    s->body_remaining -= skip;
-    if (s->body_remaining == 0) {
+  case PODLENS_PHASE_BODY_LENGTH:
+    if (cursor__skip_body(cur, s, avail)) {
       message__body_end(conn, s, cur);
     }
     return 1;
-  }
-  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
   case PODLENS_PHASE_BODY_CHUNKED:
+    return http1__chunked_step(skb, conn, cur);
+  case PODLENS_PHASE_BODY_UNTIL_CLOSE:
+  case PODLENS_PHASE_TUNNEL:
     cur->off = cur->payload_len;
     return 0;
   case PODLENS_PHASE_RESYNC:
-    if (http1__starts_message(skb, cur)) {
+    switch (http1__resync_chunk(skb, cur)) {
+    case 1:
       s->phase = PODLENS_PHASE_IDLE;
       return 1;
+    case 0:
+      return 1;
+    default:
+      cur->off = cur->payload_len;
+      return 0;
     }
-    cur->off = cur->payload_len;
-    return 0;
   default:
     break;
   }
@@ -77,6 +53,8 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
   if (!scratch) {
     return 0;
   }
+  /* cursor__load() inline by hand: through it (off re-read from cur) the verifier walks
+   * this function 26K instructions longer. */
   __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
   barrier_var(n);
   n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */

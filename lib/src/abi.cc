@@ -15,10 +15,12 @@ constexpr std::array<std::string_view, 10> kMethodNames = {
 constexpr std::array<std::string_view, PODLENS_LOSS__COUNT> kLossReasonNames = {
     "ringbuf_full",      "conn_map_full",    "no_conn_state",      "path_truncated",
     "header_too_long",   "seq_gap",          "unparsable",         "pipeline_overflow",
-    "unmatched_response", "parse_budget",    "unsupported_framing", "request_unanswered"};
+    "unmatched_response", "parse_budget",    "unsupported_framing", "request_unanswered",
+    "chunk_framing",     "message_truncated"};
 
-constexpr std::array<std::string_view, 7> kPhaseNames = {
-    "idle", "start_line", "headers", "body_length", "body_chunked", "body_until_close", "resync"};
+constexpr std::array<std::string_view, 8> kPhaseNames = {
+    "idle",           "start_line",       "headers", "body_length",
+    "body_chunked",   "body_until_close", "resync",  "tunnel"};
 
 template <typename T>
 bool bytesEqual(const T& a, const T& b) {

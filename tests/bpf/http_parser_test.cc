@@ -15,6 +15,8 @@ namespace podlens::test {
 namespace {
 
 constexpr uint16_t kServerPort = 8080;
+constexpr size_t kResyncScanBytes = 1024;  // PODLENS_RESYNC_SCAN_MAX, bpf/lib/http1_resync.h
+const std::string kChunkedOk = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 struct ExpectedEvent {
   uint8_t method;
@@ -251,20 +253,59 @@ std::vector<ParserCase> parserCases() {
        },
        {{PODLENS_METHOD_GET, "/p1", 200}, {PODLENS_METHOD_GET, "/p2", 201}}},
 
-      {"pipeline deeper than the FIFO is counted",
+      {"pipeline deeper than the FIFO: discarded requests' responses are dropped, later pair",
        [](TcpFlow& f) {
-         std::string five, answers;
-         for (int i = 1; i <= 5; ++i) {
-           five += request("GET", "/q" + std::to_string(i));
-           answers += response(200);
+         std::string six, answers;
+         for (int i = 1; i <= 6; ++i) {
+           six += request("GET", "/q" + std::to_string(i));
+           answers += response(200 + i);
          }
-         return concat({{f.client(five)}, {f.server(answers)}});
+         return concat({{f.client(six)}, {f.server(answers)}, {f.client(request("GET", "/q7"))},
+                        {f.server(response(207))}});
        },
-       {{PODLENS_METHOD_GET, "/q1", 200},
-        {PODLENS_METHOD_GET, "/q2", 200},
-        {PODLENS_METHOD_GET, "/q3", 200},
-        {PODLENS_METHOD_GET, "/q4", 200}},
-       {{PODLENS_LOSS_PIPELINE_OVERFLOW, 1}, {PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
+       {{PODLENS_METHOD_GET, "/q1", 201},
+        {PODLENS_METHOD_GET, "/q2", 202},
+        {PODLENS_METHOD_GET, "/q3", 203},
+        {PODLENS_METHOD_GET, "/q4", 204},
+        {PODLENS_METHOD_GET, "/q7", 207}},
+       {{PODLENS_LOSS_PIPELINE_OVERFLOW, 2}}},
+
+      {"overflow while answers interleave: each response keeps its own request",
+       [](TcpFlow& f) {
+         std::vector<Segment> out;
+         std::string five;
+         for (int i = 1; i <= 5; ++i) {
+           five += request("GET", "/r" + std::to_string(i));
+         }
+         out.push_back(f.client(five));                 // /r5 is discarded (4 waiting)
+         out.push_back(f.server(response(201) + response(202)));
+         // 3 in flight (/r5 counts): /r6 fits, /r7 is the fifth in flight and is discarded
+         out.push_back(f.client(request("GET", "/r6") + request("GET", "/r7")));
+         out.push_back(f.server(response(203) + response(204) + response(205)));  // 205: /r5
+         out.push_back(f.server(response(206)));
+         out.push_back(f.server(response(207)));  // /r7's
+         out.push_back(f.client(request("GET", "/r8")));
+         out.push_back(f.server(response(208)));
+         return out;
+       },
+       {{PODLENS_METHOD_GET, "/r1", 201},
+        {PODLENS_METHOD_GET, "/r2", 202},
+        {PODLENS_METHOD_GET, "/r3", 203},
+        {PODLENS_METHOD_GET, "/r4", 204},
+        {PODLENS_METHOD_GET, "/r6", 206},
+        {PODLENS_METHOD_GET, "/r8", 208}},
+       {{PODLENS_LOSS_PIPELINE_OVERFLOW, 2}}},
+
+      {"RST with discarded and admitted requests waiting counts each loss once",
+       [](TcpFlow& f) {
+         std::string six;
+         for (int i = 1; i <= 6; ++i) {
+           six += request("GET", "/s" + std::to_string(i));
+         }
+         return std::vector<Segment>{f.client(six), f.server(response(200)), f.serverRst()};
+       },
+       {{PODLENS_METHOD_GET, "/s1", 200}},
+       {{PODLENS_LOSS_PIPELINE_OVERFLOW, 2}, {PODLENS_LOSS_REQUEST_UNANSWERED, 3}}},
 
       {"interim 100 Continue before the final response",
        [](TcpFlow& f) {
@@ -275,17 +316,187 @@ std::vector<ParserCase> parserCases() {
        },
        {{PODLENS_METHOD_POST, "/upload", 201}}},
 
-      {"chunked response is reported at its headers and counted as unsupported framing",
+      {"chunked response ends at its last chunk; keep-alive goes on",
        [](TcpFlow& f) {
          return concat(
              {{f.client(request("GET", "/stream"))},
-              {f.server("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")},
+              {f.server(kChunkedOk + "5\r\nhello\r\n")},
               {f.server("0\r\n\r\n")}, {f.client(request("GET", "/after"))},
               {f.server(response(200))}});
        },
-       {{PODLENS_METHOD_GET, "/stream", 200, PODLENS_EVENT_NO_BODY_FRAMING},
-        {PODLENS_METHOD_GET, "/after", 200}},
+       {{PODLENS_METHOD_GET, "/stream", 200}, {PODLENS_METHOD_GET, "/after", 200}}},
+
+      {"chunk extensions, upper-case hex, several chunks per segment, trailers",
+       [](TcpFlow& f) {
+         std::string body = "4;name=value\r\nwiki\r\n5 ; a=\"q;\"\r\npedia\r\nA\r\n0123456789"
+                            "\r\n1f\r\n" + std::string(31, 'x') + "\r\n0;last\r\nExpires: never"
+                            "\r\nX-Checksum: 1\r\n\r\n";
+         return concat({{f.client(request("GET", "/wiki"))},
+                        {f.server(kChunkedOk + body)},
+                        {f.client(request("GET", "/next"))}, {f.server(response(404))}});
+       },
+       {{PODLENS_METHOD_GET, "/wiki", 200}, {PODLENS_METHOD_GET, "/next", 404}}},
+
+      {"chunk data spanning segments and a GSO super-packet, a lost data segment",
+       [](TcpFlow& f) {
+         std::string resp = "HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\n\r\n" "2000\r\n" +
+                            std::string(0x2000, 'd') + "\r\n10\r\n" + std::string(16, 'e') +
+                            "\r\n0\r\n\r\n";
+         std::vector<Segment> parts = f.serverSplit(resp, {1448, 2896, 4344, 8000});
+         parts[3].gsoSize = 1448;  // 3656 bytes in one skb
+         return concat({{f.client(request("GET", "/big"))},
+                        {parts[0], parts[2], parts[3], parts[4]},  // parts[1]: lost in chunk data
+                        {f.client(request("GET", "/small"))}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/big", 200}, {PODLENS_METHOD_GET, "/small", 200}}},
+
+      {"chunked request body over segments, then its response",
+       [](TcpFlow& f) {
+         std::string req = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n40\r\n" + std::string(64, 'z') + "\r\n0\r\n\r\n";
+         return concat({f.clientSplit(req, {60, 66, 75, 90}), {f.server(response(201))},
+                        {f.client(request("GET", "/two"))}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_POST, "/upload", 201}, {PODLENS_METHOD_GET, "/two", 200}}},
+
+      {"Transfer-Encoding wins over Content-Length; HEAD and 304 have no chunked body",
+       [](TcpFlow& f) {
+         return concat(
+             {{f.client(request("GET", "/both"))},
+              {f.server("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
+                        "\r\n3\r\nabc\r\n0\r\n\r\n")},
+              {f.client(request("HEAD", "/h"))},
+              {f.server(kChunkedOk)},
+              {f.client(request("GET", "/c"))},
+              {f.server("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n")},
+              {f.client(request("GET", "/last"))}, {f.server(response(200, "x"))}});
+       },
+       {{PODLENS_METHOD_GET, "/both", 200},
+        {PODLENS_METHOD_HEAD, "/h", 200},
+        {PODLENS_METHOD_GET, "/c", 304},
+        {PODLENS_METHOD_GET, "/last", 200}}},
+
+      {"response Transfer-Encoding without chunked lasts until FIN",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("GET", "/gz"))},
+                        {f.server("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n"
+                                  "Content-Length: 2\r\n\r\n\x1f\x8b binary")},
+                        {f.serverFin()}});
+       },
+       {{PODLENS_METHOD_GET, "/gz", 200, PODLENS_EVENT_ENDED_BY_CLOSE}}},
+
+      {"request Transfer-Encoding without chunked cannot be framed: counted",
+       [](TcpFlow& f) {
+         return concat({{f.client("POST /z HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b")},
+                        {f.server(response(400))}, {f.client(request("GET", "/ok"))},
+                        {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_POST, "/z", 400}, {PODLENS_METHOD_GET, "/ok", 200}},
        {{PODLENS_LOSS_UNSUPPORTED_FRAMING, 1}}},
+
+      {"malformed chunk size: reported without body end, counted, next message parsed",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("GET", "/bad"))},
+                        {f.server(kChunkedOk + "zz\r\n")},
+                        {f.client(request("GET", "/good"))}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/bad", 200, PODLENS_EVENT_NO_BODY_FRAMING},
+        {PODLENS_METHOD_GET, "/good", 200}},
+       {{PODLENS_LOSS_CHUNK_FRAMING, 1}}},
+
+      {"chunk data not followed by CRLF is counted; the next request resynchronises",
+       [](TcpFlow& f) {
+         return concat(
+             {{f.client("POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n")},
+              {f.client(request("GET", "/q"))}, {f.server(response(200) + response(201))}});
+       },
+       {{PODLENS_METHOD_POST, "/p", 200}, {PODLENS_METHOD_GET, "/q", 201}},
+       {{PODLENS_LOSS_CHUNK_FRAMING, 1}}},
+
+      {"chunk size of 16 hex digits is counted",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("GET", "/huge"))},
+                        {f.server(kChunkedOk + "1000000000000000\r\n")}});
+       },
+       {{PODLENS_METHOD_GET, "/huge", 200, PODLENS_EVENT_NO_BODY_FRAMING}},
+       {{PODLENS_LOSS_CHUNK_FRAMING, 1}}},
+
+      {"chunk-size line over its bound is counted",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("GET", "/ext"))},
+                        {f.server(kChunkedOk + "1;" +
+                                  std::string(PODLENS_CHUNK_LINE_MAX, 'e') +
+                                  "\r\nx\r\n0\r\n\r\n")}});
+       },
+       {{PODLENS_METHOD_GET, "/ext", 200, PODLENS_EVENT_NO_BODY_FRAMING}},
+       {{PODLENS_LOSS_CHUNK_FRAMING, 1}}},
+
+      {"IPv6 chunked request and chunked response",
+       [](TcpFlow& f) {
+         std::string req =
+             "PUT /v6 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n";
+         std::string resp = kChunkedOk + "2\r\nok\r\n0\r\n\r\n";
+         return concat({f.clientSplit(req, {50}), f.serverSplit(resp, {52, 58})});
+       },
+       {{PODLENS_METHOD_PUT, "/v6", 200}},
+       {},
+       true,
+       true},
+
+      {"100 Continue, the body sent after it, then the final response",
+       [](TcpFlow& f) {
+         return concat({{f.client("POST /up HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5"
+                                  "\r\n\r\n")},
+                        {f.server("HTTP/1.1 100 Continue\r\n\r\n")}, {f.client("12345")},
+                        {f.server(response(201))}});
+       },
+       {{PODLENS_METHOD_POST, "/up", 201}}},
+
+      {"103 Early Hints and 100 in one segment with the final chunked response",
+       [](TcpFlow& f) {
+         return concat({{f.client(request("GET", "/hints"))},
+                        {f.server("HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+                                  "HTTP/1.1 100 Continue\r\n\r\n" +
+                                  kChunkedOk + "0\r\n\r\n")}});
+       },
+       {{PODLENS_METHOD_GET, "/hints", 200}}},
+
+      {"101 Switching Protocols: one transaction, then the tunnel is not parsed",
+       [](TcpFlow& f) {
+         return concat({{f.client("GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\n\r\n")},
+                        {f.server("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+                                  "\x81\x05hello")},
+                        {f.client("\x81\x85\x01\x02\x03\x04GET / HTTP/1.1\r\n\r\n")},
+                        {f.server("HTTP/1.1 200 OK\r\n\r\n\x88\x00")}, {f.clientAt(100, "gap")},
+                        {f.clientFin()}, {f.serverFin()}});
+       },
+       {{PODLENS_METHOD_GET, "/ws", 101}}},
+
+      {"CONNECT answered 200 opens a tunnel: TLS bytes are not HTTP",
+       [](TcpFlow& f) {
+         return concat({{f.client("CONNECT db.internal:443 HTTP/1.1\r\n"
+                                  "Host: db.internal:443\r\n\r\n")},
+                        {f.server("HTTP/1.1 200 Connection Established\r\n\r\n")},
+                        {f.client("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")},
+                        {f.server("\x16\x03\x03\x00\x7a\x02\x00\x00\x76")}, {f.serverFin()},
+                        {f.clientFin()}});
+       },
+       {{PODLENS_METHOD_CONNECT, "", 200, PODLENS_EVENT_NOT_ORIGIN_FORM}}},
+
+      {"CONNECT refused stays HTTP; the retry with credentials opens the tunnel (IPv6)",
+       [](TcpFlow& f) {
+         return concat({{f.client("CONNECT a:443 HTTP/1.1\r\n\r\n")},
+                        {f.server(response(407, "auth"))},
+                        {f.client("CONNECT a:443 HTTP/1.1\r\nProxy-Authorization: x\r\n\r\n")},
+                        {f.server("HTTP/1.1 200 OK\r\n\r\n")}, {f.client("\x16\x03\x01")},
+                        {f.server("\x16\x03\x03")}, {f.serverRst()}});
+       },
+       {{PODLENS_METHOD_CONNECT, "", 407, PODLENS_EVENT_NOT_ORIGIN_FORM},
+        {PODLENS_METHOD_CONNECT, "", 200, PODLENS_EVENT_NOT_ORIGIN_FORM}},
+       {},
+       true,
+       true},
 
       {"header block over its bound is counted",
        [](TcpFlow& f) {
@@ -329,6 +540,14 @@ std::vector<ParserCase> parserCases() {
        {},
        {{PODLENS_LOSS_REQUEST_UNANSWERED, 1}}},
 
+      {"a request cut inside its headers by the close is counted",
+       [](TcpFlow& f) {
+         return std::vector<Segment>{f.client("GET /cut HTTP/1.1\r\nHost: a\r\nAcc"),
+                                     f.clientFin(), f.serverFin()};
+       },
+       {},
+       {{PODLENS_LOSS_MESSAGE_TRUNCATED, 1}}},
+
       {"empty lines between messages are ignored",
        [](TcpFlow& f) {
          return concat({{f.client(request("POST", "/a", "", "ab") + "\r\n" + request("GET", "/q"))},
@@ -354,6 +573,113 @@ std::vector<ParserCase> parserCases() {
        .events = {{PODLENS_METHOD_GET, "/midstream", 200}},
        .losses = {{PODLENS_LOSS_NO_CONN_STATE, 1}},
        .midStream = true},
+
+      {.name = "no state: a request line after a newline inside the segment is found",
+       .traffic =
+           [](TcpFlow& f) {
+             return std::vector<Segment>{
+                 f.client("ue\r\nAccept: */*\r\n\r\n" + request("DELETE", "/found")),
+                 f.server(response(200) + response(204))};
+           },
+       .events = {{PODLENS_METHOD_DELETE, "/found", 200}},
+       .losses = {{PODLENS_LOSS_NO_CONN_STATE, 1}, {PODLENS_LOSS_UNMATCHED_RESPONSE, 1}},
+       .v6 = true,
+       .midStream = true},
+
+      {"after a gap, the next request is found in the middle of a segment",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(2));
+         std::vector<Segment> parts = f.clientSplit(a + request("GET", "/b"), {40, a.size() - 30});
+         return concat({{parts[0], parts[2]}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/b", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"after a gap, a request whose method is cut by the segment end is found",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(2));
+         std::string b = request("OPTIONS", "/b");
+         std::vector<Segment> parts = f.clientSplit(a + b, {40, 80, a.size() + 3});
+         return concat({{parts[0], parts[2], parts[3]}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_OPTIONS, "/b", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"a message start past the 1 KiB scan window is not looked for; the next one is",
+       [](TcpFlow& f) {
+         std::string a = request("GET", "/a", bulkHeaders(3));
+         std::vector<Segment> parts = f.clientSplit(a, {40, 80});
+         return concat({{parts[0], parts[2]},
+                        {f.client(std::string(kResyncScanBytes, 'j') + "\n" +
+                                  request("GET", "/unseen"))},
+                        {f.client(request("GET", "/seen"))}, {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/seen", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"response gap: waiting requests are dropped; pairing resumes with the next request",
+       [](TcpFlow& f) {
+         std::string first = "HTTP/1.1 200 OK\r\nX: y\r\nContent-Length: 2000\r\n\r\n";
+         std::vector<Segment> out{f.client(request("GET", "/one"))};
+         out.push_back(f.server(first.substr(0, 20)));
+         f.server(first.substr(20) + std::string(1500, 'b'));  // lost: the length with it
+         out.push_back(f.client(request("GET", "/two")));
+         out.push_back(f.server(std::string(500, 'b') + "\n" + response(201)));
+         out.push_back(f.client(request("GET", "/three")));
+         out.push_back(f.server(response(202)));
+         return out;
+       },
+       {{PODLENS_METHOD_GET, "/three", 202}},
+       {{PODLENS_LOSS_SEQ_GAP, 1},
+        {PODLENS_LOSS_REQUEST_UNANSWERED, 2},
+        {PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
+
+      {"out-of-order segment: counted once, the late one is ignored, framing resumes",
+       [](TcpFlow& f) {
+         std::string req = request("GET", "/ooo", bulkHeaders(2));
+         std::vector<Segment> parts = f.clientSplit(req, {30, 90});
+         return concat({{parts[0], parts[2], parts[1]}, {f.client(request("GET", "/in-order"))},
+                        {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/in-order", 200}},
+       {{PODLENS_LOSS_SEQ_GAP, 1}}},
+
+      {"retransmission overlapping new bytes inside a chunked body",
+       [](TcpFlow& f) {
+         std::string resp = kChunkedOk + "a\r\n0123456789\r\n0\r\n\r\n";
+         Segment first = f.server(resp.substr(0, 55));
+         Segment again = f.serverAt(-5, resp.substr(50));  // 5 bytes seen, the rest new
+         return std::vector<Segment>{f.client(request("GET", "/rt")), first, first, again, again};
+       },
+       {{PODLENS_METHOD_GET, "/rt", 200}}},
+
+      {"several whole transactions in one segment each way, all framings",
+       [](TcpFlow& f) {
+         std::string reqs = request("POST", "/a", "", "body") + request("GET", "/b") +
+                            "PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            "2\r\nhi\r\n0\r\n\r\n" +
+                            request("HEAD", "/d");
+         std::string resps = response(200, "ok") +
+                             kChunkedOk + "3\r\nabc\r\n0\r\n\r\n" +
+                             "HTTP/1.1 204 No Content\r\n\r\n" +
+                             "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
+         return std::vector<Segment>{f.client(reqs), f.server(resps)};
+       },
+       {{PODLENS_METHOD_POST, "/a", 200},
+        {PODLENS_METHOD_GET, "/b", 200},
+        {PODLENS_METHOD_PUT, "/c", 204},
+        {PODLENS_METHOD_HEAD, "/d", 200}}},
+
+      {"HTTP/1.0 response until FIN over IPv6, outbound",
+       [](TcpFlow& f) {
+         return concat({{f.client("GET /old HTTP/1.0\r\n\r\n")},
+                        f.serverSplit("HTTP/1.0 200 OK\r\n\r\nsome body", {10, 20}),
+                        {f.serverFin()}});
+       },
+       {{PODLENS_METHOD_GET, "/old", 200, PODLENS_EVENT_HTTP10 | PODLENS_EVENT_ENDED_BY_CLOSE}},
+       {},
+       false,
+       true},
   };
 }
 

@@ -44,6 +44,16 @@ std::vector<Conversation> conversations() {
       {"bare_lf_lines",
        "DELETE /items/7 HTTP/1.1\nHost: h\n\n",
        "HTTP/1.1 500 Internal Server Error\nContent-Length: 2\n\nno"},
+      {"chunked_response",  // sizes, extensions, data, trailers: every cut lands somewhere
+       "GET /feed HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n",
+       "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "1a;ext=\"v\"\r\nabcdefghijklmnopqrstuvwxyz\r\n3\r\nxyz\r\nF \r\n0123456789abcde\r\n"
+       "0\r\nX-Trailer: t\r\n\r\n"},
+      {"chunked_request_after_continue",
+       "POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "5;a=b\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nDigest: x\r\n\r\n",
+       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n"
+       "\r\n2\r\nok\r\n0\r\n\r\n"},
   };
 }
 

@@ -21,6 +21,13 @@ TEST(Abi, LossReasonNamesAreUniqueAndComplete) {
   EXPECT_EQ(lossReasonName(PODLENS_LOSS__COUNT), "unknown");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_RINGBUF_FULL), "ringbuf_full");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_SEQ_GAP), "seq_gap");
+  EXPECT_EQ(lossReasonName(PODLENS_LOSS_CHUNK_FRAMING), "chunk_framing");
+}
+
+TEST(Abi, PhaseNamesCoverEveryPhase) {
+  EXPECT_EQ(phaseName(PODLENS_PHASE_BODY_CHUNKED), "body_chunked");
+  EXPECT_EQ(phaseName(PODLENS_PHASE_TUNNEL), "tunnel");
+  EXPECT_EQ(phaseName(PODLENS_PHASE_TUNNEL + 1), "unknown");
 }
 
 TEST(Abi, MethodNamesFollowOpenTelemetry) {

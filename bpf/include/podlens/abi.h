@@ -25,6 +25,10 @@
 #define PODLENS_HEADER_BLOCK_MAX 16384
 /* Longest method token accepted ("OPTIONS", "CONNECT" are 7). */
 #define PODLENS_METHOD_TOKEN_MAX 8
+/* Longest chunk-size line (hex size and extensions) accepted, in bytes. */
+#define PODLENS_CHUNK_LINE_MAX 1024
+/* Hex digits of a chunk size accepted (15: sizes below 2^60). */
+#define PODLENS_CHUNK_DIGITS_MAX 15
 
 /*
  * The TC programs wake the event reader only when this many bytes of events are waiting in
@@ -82,11 +86,17 @@ enum podlens_loss_reason {
   PODLENS_LOSS_PIPELINE_OVERFLOW = 7, /* more than PODLENS_PENDING_MAX requests in flight */
   PODLENS_LOSS_UNMATCHED_RESPONSE = 8, /* a response with no pending request */
   PODLENS_LOSS_PARSE_BUDGET = 9,      /* one skb needed more parse steps than allowed */
-  PODLENS_LOSS_UNSUPPORTED_FRAMING = 10, /* body framing not followed yet (chunked) */
+  PODLENS_LOSS_UNSUPPORTED_FRAMING = 10, /* request body framing that cannot be followed
+                                           (Transfer-Encoding without chunked last) */
   PODLENS_LOSS_REQUEST_UNANSWERED = 11, /* requests dropped before their response: the
                                            response stream lost its framing, or the
                                            connection closed or was replaced first */
-  PODLENS_LOSS__COUNT = 12,
+  PODLENS_LOSS_CHUNK_FRAMING = 12,    /* malformed chunked body (size line, CRLF after
+                                         data, trailers): framing lost, resynchronised */
+  PODLENS_LOSS_MESSAGE_TRUNCATED = 13, /* the connection closed or was replaced inside a
+                                         start line or header block no other reason counts
+                                         (a request's, or a response's with none waiting) */
+  PODLENS_LOSS__COUNT = 14,
 };
 
 /* podlens_selectors key. Written only by user space, read by BPF. */
@@ -132,9 +142,10 @@ enum podlens_stream_phase {
   PODLENS_PHASE_START_LINE = 1,     /* inside the request line or status line */
   PODLENS_PHASE_HEADERS = 2,        /* inside the header block */
   PODLENS_PHASE_BODY_LENGTH = 3,    /* skipping body_remaining bytes */
-  PODLENS_PHASE_BODY_CHUNKED = 4,   /* reserved: chunked decoding */
+  PODLENS_PHASE_BODY_CHUNKED = 4,   /* chunked body; line_state says where (CHUNK_*) */
   PODLENS_PHASE_BODY_UNTIL_CLOSE = 5, /* body ends at FIN (no length given) */
-  PODLENS_PHASE_RESYNC = 6,         /* lost framing: wait for a segment that starts a message */
+  PODLENS_PHASE_RESYNC = 6,         /* lost framing: look for the start of a message */
+  PODLENS_PHASE_TUNNEL = 7,         /* after 101 or a 2xx to CONNECT: not HTTP any more */
 };
 
 /* Where the parser is inside the current line (start line or header line). */
@@ -149,6 +160,12 @@ enum podlens_line_state {
   PODLENS_LINE_TRANSFER_ENCODING = 7, /* header line: Transfer-Encoding value */
   PODLENS_LINE_CONNECTION = 8,   /* header line: Connection value */
   PODLENS_LINE_SKIP = 9,         /* rest of a line nobody needs */
+  /* Inside a chunked body (PODLENS_PHASE_BODY_CHUNKED): */
+  PODLENS_LINE_CHUNK_SIZE = 10,  /* hex digits of a chunk size (value, match_pos digits) */
+  PODLENS_LINE_CHUNK_EXT = 11,   /* after the size: extensions up to the end of the line */
+  PODLENS_LINE_CHUNK_DATA = 12,  /* skipping body_remaining bytes of chunk data */
+  PODLENS_LINE_CHUNK_DATA_END = 13, /* the CRLF after chunk data */
+  PODLENS_LINE_TRAILER = 14,     /* trailer lines after the last chunk, up to a blank line */
 };
 
 /* Facts learnt about the message being parsed (bit flags). */
@@ -159,6 +176,7 @@ enum podlens_message_flags {
   PODLENS_MSG_HTTP10 = 1 << 3,         /* HTTP/1.0 */
   PODLENS_MSG_DISCARD = 1 << 4,        /* request parsed for framing only (FIFO full) */
   PODLENS_MSG_BAD_LENGTH = 1 << 5,     /* Content-Length not a number: framing lost */
+  PODLENS_MSG_TRANSFER_ENCODING = 1 << 6, /* a Transfer-Encoding header was read */
 };
 
 /* Parser state of one direction of a connection. Written only by that direction's packets. */
@@ -188,20 +206,22 @@ struct podlens_pending_request {
   __u8 method;    /* enum podlens_http_method */
   __u8 flags;     /* enum podlens_event_flags bits gathered while parsing */
   __u16 path_len; /* host: bytes used in path */
-  __u32 pad0;
+  __u32 number;   /* host: the request's number on the connection (conn head when it began);
+                     a slot whose number is not the one answered held a discarded request */
   __u8 path[PODLENS_PATH_MAX];
 };
 
 /*
  * podlens_conns value. The request stream writes req, head and the slot at head; the
- * response stream writes resp and tail, and reads the slot at tail. Slot
- * PODLENS_PENDING_MAX is scratch for requests dropped on FIFO overflow.
+ * response stream writes resp and tail, and reads the slot at tail. head and tail count
+ * every request, also those discarded on FIFO overflow (they are parsed into the scratch
+ * slot PODLENS_PENDING_MAX), so each response is matched to the right request number.
  */
 struct podlens_conn_state {
   struct podlens_stream_state req;
   struct podlens_stream_state resp;
-  __u32 head; /* host: requests committed (request side) */
-  __u32 tail; /* host: requests answered (response side) */
+  __u32 head; /* host: requests committed (request side), discarded ones included */
+  __u32 tail; /* host: requests answered or dropped (response side) */
   __u8 direction;     /* enum podlens_direction (from the selector) */
   __u8 capture_flags; /* enum podlens_capture_flags (from the selector) */
   __u16 server_port;  /* host */
