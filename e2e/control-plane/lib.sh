@@ -218,29 +218,12 @@ cp_sa_kubeconfig() {
 
 CP_NODE=${CP_NODE:-node-$$}
 
-# pl_cni with the pod's API uid in CNI_ARGS (K8S_POD_UID), as the kubelet passes it.
-pl_cni() {
-  local namespace uid
-  namespace=$(cat "$PL_DIR/pods/$2/namespace")
-  uid=$(cat "$PL_DIR/pods/$2/uid" 2>/dev/null || true)
-  CNI_PATH="$PL_DIR/cni-bin" NETCONFPATH="$PL_DIR/net.d" \
-    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2${uid:+;K8S_POD_UID=$uid}" \
-    "${PL_CNITOOL:-$(pl_bin cnitool)}" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
-}
-
 # cp_pod_add POD NAMESPACE [LABEL=VALUE,...]: the Pod object (spec.nodeName = CP_NODE), then the
 # netns pod through the CNI chain with its uid.
 cp_pod_add() {
-  local pod=$1 namespace=$2 labels=${3:-} pair
+  local pod=$1 namespace=$2 labels=${3:-}
   {
-    echo "apiVersion: v1"
-    echo "kind: Pod"
-    echo "metadata:"
-    echo "  namespace: $namespace"
-    echo "  name: $pod"
-    echo "  labels:"
-    for pair in ${labels//,/ }; do echo "    ${pair%%=*}: \"${pair#*=}\""; done
-    [ -n "$labels" ] || echo "    {}"
+    pl_pod_document "$pod" "$namespace" "$labels"
     echo "spec:"
     echo "  nodeName: $CP_NODE"
     echo "  containers: [{name: main, image: podlens-e2e/none}]"

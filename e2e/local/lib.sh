@@ -55,13 +55,29 @@ pl_podlens_entry() {  # the conflist's podlens-cni entry
     "\"logFile\": \"$PL_DIR/podlens-cni.log\"}"
 }
 
-# pl_cni add|del POD: runs the chain for one pod through cnitool.
+# pl_cni add|del POD: runs the chain for one pod through cnitool, with CNI_ARGS as the
+# kubelet passes them (K8S_POD_UID when the pod has an API uid in pods/POD/uid).
 pl_cni() {
-  local namespace name
+  local namespace uid
   namespace=$(cat "$PL_DIR/pods/$2/namespace")
+  uid=$(cat "$PL_DIR/pods/$2/uid" 2>/dev/null || true)
   CNI_PATH="$PL_DIR/cni-bin" NETCONFPATH="$PL_DIR/net.d" \
-    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2" \
-    "$(pl_bin cnitool)" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
+    CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=$namespace;K8S_POD_NAME=$2${uid:+;K8S_POD_UID=$uid}" \
+    "${PL_CNITOOL:-$(pl_bin cnitool)}" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
+}
+
+# pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
+# documents, and the start of the Pod objects of the control-plane e2e).
+pl_pod_document() {
+  local pair
+  echo "apiVersion: v1"
+  echo "kind: Pod"
+  echo "metadata:"
+  echo "  namespace: $2"
+  echo "  name: $1"
+  echo "  labels:"
+  for pair in ${3//,/ }; do echo "    ${pair%%=*}: \"${pair#*=}\""; done
+  [ -n "${3:-}" ] || echo "    {}"
 }
 
 # pl_pod_add POD NAMESPACE [LABEL=VALUE,...]: a netns pod through the CNI chain, with its
@@ -76,17 +92,7 @@ pl_pod_add() {
   result=$(pl_cni add "$pod") || pl_die "CNI ADD of $pod failed: $result"
   echo "$result" >"$PL_DIR/pods/$pod/result.json"
   sed -n 's/.*"address": *"\([0-9.]*\)\/.*/\1/p' <<<"$result" | head -1 >"$PL_DIR/pods/$pod/ip"
-  {
-    echo "apiVersion: v1"
-    echo "kind: Pod"
-    echo "metadata:"
-    echo "  namespace: $namespace"
-    echo "  name: $pod"
-    echo "  labels:"
-    local pair
-    for pair in ${labels//,/ }; do echo "    ${pair%%=*}: \"${pair#*=}\""; done
-    [ -n "$labels" ] || echo "    {}"
-  } >"$PL_DIR/policies/pod-$pod.yaml"
+  pl_pod_document "$pod" "$namespace" "$labels" >"$PL_DIR/policies/pod-$pod.yaml"
   pl_log "pod $namespace/$pod up at $(pl_pod_ip "$pod")"
 }
 
