@@ -76,7 +76,7 @@ Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
     report.selectedPods += selectedIfindexes.count(pod.hostIfindex);
   }
   report.view = std::move(view);
-  trackDeletedPods(pods, now, report);
+  trackDeletedPods(pods, now);
   return report;
 }
 
@@ -142,8 +142,7 @@ Status Reconciler::applySelectors(const controller::SelectorMap& desired,
   return ok();
 }
 
-void Reconciler::trackDeletedPods(const std::vector<Pod>& pods, Clock::time_point now,
-                                  ReconcileReport& report) {
+void Reconciler::trackDeletedPods(const std::vector<Pod>& pods, Clock::time_point now) {
   std::map<std::string, PodRef> present;
   for (const Pod& pod : pods) {
     present.emplace(pod.key(), PodRef{pod.namespace_, pod.name});
@@ -160,7 +159,6 @@ void Reconciler::trackDeletedPods(const std::vector<Pod>& pods, Clock::time_poin
       const PodRef& pod = it->second.first;
       metrics_.removePod(pod.namespace_, pod.name);
       spdlog::info("pod {}/{}: grace period over, series removed", pod.namespace_, pod.name);
-      report.expiredPods.push_back(pod);
       it = deletedPods_.erase(it);
     } else {
       ++it;

@@ -21,7 +21,6 @@ namespace podlens::daemon {
 
 struct ReconcileReport {
   std::shared_ptr<const NodeView> view;
-  std::vector<PodRef> expiredPods;  // deleted longer than the grace period (series dropped)
   size_t pods = 0;                  // recorded pods whose veth exists
   size_t stalePods = 0;             // records whose veth is gone (awaiting CNI DEL or GC)
   size_t selectedPods = 0;          // pods with at least one selector
@@ -50,8 +49,7 @@ class Reconciler {
                                         std::vector<std::string>& problems,
                                         ReconcileReport& report);
   Status applySelectors(const controller::SelectorMap& desired, ReconcileReport& report);
-  void trackDeletedPods(const std::vector<controller::Pod>& pods, Clock::time_point now,
-                        ReconcileReport& report);
+  void trackDeletedPods(const std::vector<controller::Pod>& pods, Clock::time_point now);
   void logNewProblems(const std::vector<std::string>& problems);
 
   DataPlane& plane_;

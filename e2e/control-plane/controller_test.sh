@@ -44,15 +44,7 @@ until_ok() {
 selectors_are() { [ "$(pl_selector_ports)" = "$1" ]; }
 
 policy() {  # policy PORT
-  k apply -f - >/dev/null <<YAML
-apiVersion: podlens.io/v1alpha1
-kind: TelemetryPolicy
-metadata: {namespace: shop, name: web}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ports: [{port: $1}]
-  routes: ["/api/users/{id}"]
-YAML
+  pl_web_policy "$1" | k apply -f - >/dev/null
 }
 
 test_apply_and_validate() {

@@ -17,15 +17,7 @@ fail() { pl_log "FAIL: $*"; FAILED=1; }
 ok() { pl_log "ok: $*"; }
 
 policy() {  # policy PORT
-  cat >"$PL_DIR/policies/web.yaml" <<YAML
-apiVersion: podlens.io/v1alpha1
-kind: TelemetryPolicy
-metadata: {namespace: shop, name: web}
-spec:
-  podSelector: {matchLabels: {app: web}}
-  ports: [{port: $1}]
-  routes: ["/api/users/{id}"]
-YAML
+  pl_web_policy "$1" >"$PL_DIR/policies/web.yaml"
 }
 
 run_links() {  # "pin=link-id" for every link this run pinned (other runs may share the host)

@@ -66,6 +66,20 @@ pl_cni() {
     "${PL_CNITOOL:-$(pl_bin cnitool)}" "$1" podlens-local "/var/run/netns/$PL_RUN-$2"
 }
 
+# pl_web_policy PORT: the TelemetryPolicy shop/web the controller e2e tests apply (pods
+# labelled app=web observed as servers on PORT).
+pl_web_policy() {
+  cat <<YAML
+apiVersion: podlens.io/v1alpha1
+kind: TelemetryPolicy
+metadata: {namespace: shop, name: web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ports: [{port: $1}]
+  routes: ["/api/users/{id}"]
+YAML
+}
+
 # pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
 # documents, and the start of the Pod objects of the control-plane e2e).
 pl_pod_document() {
