@@ -1,9 +1,17 @@
 // podlens-cni ADD and DEL latency: the real binary run as a runtime runs it (fork/exec, conf on
 // stdin) on real netns pods with a veth each, timed from exec to exit.
 //   pinned   the data plane is already pinned (the normal case: controller running)
+//     auto     the default: clsact at ADD, then the controller's move to tcx, timed apart
+//              (moveClsactToTcx, the kernel work of AttachmentMover) since pod creation does
+//              not wait for it
+//     tcx      tcx links at ADD (attachMode tcx)
+//     clsact   cls_bpf filters for good (attachMode clsact)
 //   unpinned every ADD finds an empty pin root and loads + pins the programs itself
 // Usage (root): cni_bench [--smoke] [--pods N] [--plugin PATH]
 #include <fcntl.h>
+#include <net/if.h>
+#include <podlens/attach.hpp>
+#include <podlens/dataplane.hpp>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,7 +33,13 @@ namespace {
 struct Pod {
   std::string netns;
   std::string containerId;
+  std::string hostVeth;
 };
+
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 int sh(const std::string& command) { return std::system(command.c_str()); }
 
@@ -64,8 +79,7 @@ double runPlugin(const std::string& plugin, const std::vector<std::string>& env,
     waitpid(pid, &status, 0);
   }
   posix_spawn_file_actions_destroy(&actions);
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              start).count();
+  const double ms = msSince(start);
   return spawned == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
 }
 
@@ -76,8 +90,9 @@ class Bench {
     base_ = "/sys/fs/bpf/" + tag_;
     state_ = "/tmp/" + tag_ + "-state";
     for (int i = 0; i < pods; ++i) {
-      Pod pod{tag_ + "n" + std::to_string(i), tag_ + "-pod-" + std::to_string(i)};
-      const std::string host = tag_ + "v" + std::to_string(i);
+      Pod pod{tag_ + "n" + std::to_string(i), tag_ + "-pod-" + std::to_string(i),
+              tag_ + "v" + std::to_string(i)};
+      const std::string& host = pod.hostVeth;
       sh("ip netns add " + pod.netns + " && ip link add " + host +
          " type veth peer name eth0 netns " + pod.netns + " && ip link set " + host +
          " up && ip -n " + pod.netns + " link set eth0 up");
@@ -93,26 +108,49 @@ class Bench {
     std::filesystem::remove_all(state_, ec);
   }
 
-  // One ADD then one DEL per pod; prints the medians.
+  // One ADD then one DEL per pod (with the controller's move to tcx between them when the ADD
+  // asked for one); prints the medians.
   bool run(const std::string& label, const std::string& attachMode, bool pinned) {
-    std::vector<double> adds, dels;
-    const std::string root = base_ + "/" + label;
+    std::vector<double> adds, moves, dels;
+    const std::string root = base_ + "/" + std::to_string(runs_++);
     if (pinned && !warm(root, attachMode)) {
       return false;
+    }
+    std::unique_ptr<podlens::DataPlane> plane;
+    if (pinned && attachMode == "auto") {
+      auto opened = podlens::DataPlane::openPinned(root);
+      if (opened && podlens::kernelHasTcx((*opened)->ingressProgramFd())) {
+        plane = std::move(*opened);
+      }
     }
     for (size_t i = 0; i < pods_.size(); ++i) {
       const std::string podRoot = pinned ? root : root + std::to_string(i);
       adds.push_back(runPlugin(plugin_, env("ADD", pods_[i]), conf(podRoot, attachMode)));
+      if (plane) {
+        moves.push_back(moveToTcx(*plane, podRoot, pods_[i]));
+      }
       dels.push_back(runPlugin(plugin_, env("DEL", pods_[i]), conf(podRoot, attachMode)));
       if (!pinned) {  // the next ADD must find nothing pinned again
         std::error_code ec;
         std::filesystem::remove_all(podRoot, ec);
       }
     }
-    return report("ADD " + label, adds) && report("DEL " + label, dels);
+    return report("ADD " + label, adds) &&
+           (moves.empty() || report("move to tcx (controller)", moves)) &&
+           report("DEL " + label, dels);
   }
 
  private:
+  static double moveToTcx(const podlens::DataPlane& plane, const std::string& root,
+                          const Pod& pod) {
+    const podlens::AttachTarget target{root, pod.containerId, "eth0",
+                                       if_nametoindex(pod.hostVeth.c_str())};
+    const auto start = std::chrono::steady_clock::now();
+    auto moved = podlens::moveClsactToTcx(target, plane.ingressProgramFd(),
+                                          plane.egressProgramFd());
+    return moved ? msSince(start) : -1;
+  }
+
   bool warm(const std::string& root, const std::string& attachMode) {
     return runPlugin(plugin_, env("ADD", pods_[0]), conf(root, attachMode)) >= 0 &&
            runPlugin(plugin_, env("DEL", pods_[0]), conf(root, attachMode)) >= 0;
@@ -143,6 +181,7 @@ class Bench {
   }
 
   std::string plugin_, tag_, base_, state_;
+  int runs_ = 0;
   std::vector<Pod> pods_;
 };
 
@@ -165,7 +204,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   Bench bench(plugin, pods);
-  bool ok = bench.run("pinned, tcx", "tcx", true) && bench.run("pinned, clsact", "clsact", true);
+  bool ok = bench.run("pinned, auto", "auto", true) && bench.run("pinned, tcx", "tcx", true) &&
+            bench.run("pinned, clsact", "clsact", true);
   ok = ok && bench.run("unpinned (load + pin)", "auto", false);
   return ok ? 0 : 1;
 }

@@ -14,7 +14,7 @@ namespace podlens::cni {
 namespace {
 
 PodRecord makeRecord(const Environment& env, const PluginConfig& config, const HostVeth& veth,
-                     AttachMode mode) {
+                     const AttachPlan& plan) {
   const PodIdentity identity = parsePodIdentity(env.args, env.containerId);
   PodRecord record;
   record.containerId = env.containerId;
@@ -28,7 +28,8 @@ PodRecord makeRecord(const Environment& env, const PluginConfig& config, const H
   record.hostIfname = veth.name;
   record.ips = config.prevResult ? podAddresses(*config.prevResult, env.ifname)
                                  : std::vector<std::string>{};
-  record.attachMode = std::string(attachModeName(mode));
+  record.attachMode = std::string(attachModeName(plan.now));
+  record.targetAttachMode = std::string(attachModeName(plan.target));
   record.attachedAtUnix = static_cast<int64_t>(std::time(nullptr));
   return record;
 }
@@ -50,18 +51,18 @@ Result<PodRecord> attachPod(const Environment& env, const PluginConfig& config,
   if (!plane) {
     return plane.error();
   }
-  auto mode = chooseAttachMode(config, **plane);
-  if (!mode) {
-    return mode.error();
+  auto plan = planAttachment(config, **plane);
+  if (!plan) {
+    return plan.error();
   }
   const AttachTarget target{config.bpffsRoot, env.containerId, env.ifname, veth->ifindex};
-  if (auto attached = attachPrograms(target, *mode, (*plane)->ingressProgramFd(),
+  if (auto attached = attachPrograms(target, plan->now, (*plane)->ingressProgramFd(),
                                      (*plane)->egressProgramFd());
       !attached) {
     (void)detachPrograms(target);
     return Error{attached.error().message, kAttachFailed};
   }
-  PodRecord record = makeRecord(env, config, *veth, *mode);
+  PodRecord record = makeRecord(env, config, *veth, *plan);
   if (auto written = store.write(record); !written) {
     (void)detachPrograms(target);
     return Error{written.error().message, kStateFailed};
@@ -137,6 +138,22 @@ std::vector<std::string> orphanLinkPins(const PluginConfig& config,
   return orphans;
 }
 
+// Lock files of attachments that are not kept: left when a DEL never came. Safe to delete
+// under GC's exclusive node lock: every attachment lock is taken after the shared node lock.
+void removeOrphanLockFiles(const PluginConfig& config, const std::set<AttachmentId>& keep) {
+  std::set<std::string> kept;
+  for (const auto& id : keep) {
+    kept.insert(attachmentLockPath(config.stateDir, attachmentName(id.containerId, id.ifname)));
+  }
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(attachmentLockDir(config.stateDir), ec)) {
+    if (kept.count(entry.path().string()) == 0) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+}
+
 Status collectGarbage(const PluginConfig& config, const PodRecordStore& store) {
   const std::set<AttachmentId> valid(config.validAttachments.begin(),
                                      config.validAttachments.end());
@@ -164,6 +181,7 @@ Status collectGarbage(const PluginConfig& config, const PodRecordStore& store) {
       result = Error{removed.error().message, kDetachFailed};
     }
   }
+  removeOrphanLockFiles(config, keep);
   return result;
 }
 
@@ -182,24 +200,26 @@ Status dataPlaneUsable(const PluginConfig& config) {
 
 Result<Reply> cmdAdd(const Environment& env, const PluginConfig& config) {
   PodRecordStore store(config.stateDir);
-  auto lock = StateLock::acquire(config.stateDir, StateLock::Kind::kShared);
-  auto record = lock ? attachPodGuarded(env, config, store) : Result<PodRecord>(lock.error());
+  auto locks = lockAttachment(config, env.containerId, env.ifname);
+  auto record = locks ? attachPodGuarded(env, config, store) : Result<PodRecord>(locks.error());
   if (!record) {
     if (auto handled = applyFailPolicy(config, "ADD", record.error()); !handled) {
       return handled.error();
     }
   } else {
-    spdlog::info("ADD {}/{}: attached to {} (ifindex {}, {})", record->namespace_, record->name,
-                 record->hostIfname, record->hostIfindex, record->attachMode);
+    spdlog::info("ADD {}/{}: attached to {} (ifindex {}, {}{})", record->namespace_,
+                 record->name, record->hostIfname, record->hostIfindex, record->attachMode,
+                 record->movePending() ? ", the controller moves it to " +
+                                             record->targetAttachMode : "");
   }
   return Reply{addResultJson(config)};
 }
 
 Result<Reply> cmdDel(const Environment& env, const PluginConfig& config) {
   PodRecordStore store(config.stateDir);
-  auto lock = StateLock::acquire(config.stateDir, StateLock::Kind::kShared);
-  Status removed = lock ? removeAttachment(config, store, env.containerId, env.ifname, env.netns)
-                        : Status(lock.error());
+  auto locks = lockAttachment(config, env.containerId, env.ifname);
+  Status removed = locks ? removeAttachment(config, store, env.containerId, env.ifname, env.netns)
+                         : Status(locks.error());
   if (!removed) {
     if (auto handled = applyFailPolicy(config, "DEL", removed.error()); !handled) {
       return handled.error();
@@ -211,9 +231,9 @@ Result<Reply> cmdDel(const Environment& env, const PluginConfig& config) {
 
 Result<Reply> cmdCheck(const Environment& env, const PluginConfig& config) {
   PodRecordStore store(config.stateDir);
-  auto lock = StateLock::acquire(config.stateDir, StateLock::Kind::kShared);
-  if (!lock) {
-    return lock.error();
+  auto locks = lockAttachment(config, env.containerId, env.ifname);
+  if (!locks) {
+    return locks.error();
   }
   auto record = store.read(env.containerId, env.ifname);
   if (!record) {
@@ -231,8 +251,8 @@ Result<Reply> cmdCheck(const Environment& env, const PluginConfig& config) {
 
 Result<Reply> cmdGc(const PluginConfig& config) {
   PodRecordStore store(config.stateDir);
-  auto lock = StateLock::acquire(config.stateDir, StateLock::Kind::kExclusive);
-  Status collected = lock ? collectGarbage(config, store) : Status(lock.error());
+  auto locks = lockNode(config, StateLock::Kind::kExclusive);
+  Status collected = locks ? collectGarbage(config, store) : Status(locks.error());
   if (!collected) {
     if (auto handled = applyFailPolicy(config, "GC", collected.error()); !handled) {
       return handled.error();

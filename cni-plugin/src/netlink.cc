@@ -175,9 +175,4 @@ Result<HostVeth> findHostVeth(const std::string& netnsPath, const std::string& i
   return HostVeth{host->ifindex, host->name, pod->ifindex};
 }
 
-std::string linkName(uint32_t ifindex) {
-  char name[IF_NAMESIZE] = {};
-  return if_indextoname(ifindex, name) != nullptr ? std::string(name) : std::string();
-}
-
 }  // namespace podlens::cni

@@ -21,7 +21,4 @@ struct HostVeth {
 // whose other end lives in this netns.
 Result<HostVeth> findHostVeth(const std::string& netnsPath, const std::string& ifname);
 
-// The name of the link with ifindex in this netns, or "" when there is none.
-std::string linkName(uint32_t ifindex);
-
 }  // namespace podlens::cni

@@ -1,15 +1,9 @@
 #include "plugin_state.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <filesystem>
-#include <thread>
 
 #include "netlink.hpp"
 
@@ -40,36 +34,45 @@ const char* faultReason(int code) {
 }
 
 uint32_t recordedIfindex(const PodRecord& record) {
-  // An ifindex is reused once its veth is gone: trust it only while it still has its name.
-  return linkName(record.hostIfindex) == record.hostIfname ? record.hostIfindex : 0;
+  return hostVethStillThere(record) ? record.hostIfindex : 0;
+}
+
+// A lock a command cannot do without: busy past the wait is code 11 (try again).
+Result<StateLock> required(Result<std::optional<StateLock>> lock, const std::string& what) {
+  if (!lock) {
+    return Error{lock.error().message, kStateFailed};
+  }
+  if (!lock->has_value()) {
+    return Error{"timed out waiting for the " + what + " lock (a GC or a controller holds it?)",
+                 kTryAgain};
+  }
+  return std::move(**lock);
 }
 
 }  // namespace
 
-Result<std::unique_ptr<StateLock>> StateLock::acquire(const std::string& stateDir, Kind kind) {
-  std::error_code ec;
-  std::filesystem::create_directories(stateDir, ec);
-  const std::string path = stateDir + "/podlens-cni.lock";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return Error{"opening " + path + ": " + std::strerror(errno), kStateFailed};
+Result<CommandLocks> lockNode(const PluginConfig& config, StateLock::Kind kind) {
+  auto node = required(StateLock::node(config.stateDir, kind, kLockWait), "node-wide state");
+  if (!node) {
+    return node.error();
   }
-  std::unique_ptr<StateLock> lock(new StateLock(fd));
-  const int op = (kind == Kind::kShared ? LOCK_SH : LOCK_EX) | LOCK_NB;
-  const auto deadline = std::chrono::steady_clock::now() + kLockWait;
-  while (flock(fd, op) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      return Error{"locking " + path + ": " + std::strerror(errno), kStateFailed};
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Error{"timed out waiting for " + path + " (a GC holds it?)", kTryAgain};
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return lock;
+  return CommandLocks{std::move(*node), std::nullopt};
 }
 
-StateLock::~StateLock() { close(fd_); }
+Result<CommandLocks> lockAttachment(const PluginConfig& config, const std::string& containerId,
+                                    const std::string& ifname) {
+  auto locks = lockNode(config, StateLock::Kind::kShared);
+  if (!locks) {
+    return locks.error();
+  }
+  const std::string name = attachmentName(containerId, ifname);
+  auto own = required(StateLock::attachment(config.stateDir, name, kLockWait), name);
+  if (!own) {
+    return own.error();
+  }
+  locks->attachment = std::move(*own);
+  return std::move(*locks);
+}
 
 Result<std::unique_ptr<DataPlane>> openDataPlane(const PluginConfig& config) {
   auto unavailable = [&](const Error& e) {
@@ -92,23 +95,23 @@ Result<std::unique_ptr<DataPlane>> openDataPlane(const PluginConfig& config) {
   return plane;
 }
 
-Result<AttachMode> chooseAttachMode(const PluginConfig& config, const DataPlane& plane) {
+Result<AttachPlan> planAttachment(const PluginConfig& config, const DataPlane& plane) {
   const bool tcx = kernelHasTcx(plane.ingressProgramFd());
   switch (config.attachMode) {
     case AttachChoice::kClsact:
-      return AttachMode::kClsact;
+      return AttachPlan{AttachMode::kClsact, AttachMode::kClsact};
     case AttachChoice::kTcx:
       if (!tcx) {
         return Error{"attachMode tcx: this kernel has no tcx (6.6+)", kAttachFailed};
       }
-      return AttachMode::kTcx;
+      return AttachPlan{AttachMode::kTcx, AttachMode::kTcx};
     case AttachChoice::kAuto:
       break;
   }
   if (!tcx) {
     spdlog::debug("kernel without tcx: attaching through clsact");
   }
-  return tcx ? AttachMode::kTcx : AttachMode::kClsact;
+  return AttachPlan{AttachMode::kClsact, tcx ? AttachMode::kTcx : AttachMode::kClsact};
 }
 
 Status applyFailPolicy(const PluginConfig& config, const std::string& command,
@@ -133,7 +136,8 @@ Status removeAttachment(const PluginConfig& config, const PodRecordStore& store,
     spdlog::warn("{}", record.error().message);
   }
   if (record && record->has_value()) {
-    // tcx links go with their pins; only clsact filters need the device.
+    // tcx links go with their pins; only clsact filters need the device (also while a move
+    // to tcx is pending: it may have been cut short with both attached).
     if ((*record)->attachMode == attachModeName(AttachMode::kClsact)) {
       target.ifindex = recordedIfindex(**record);
     }
@@ -143,6 +147,7 @@ Status removeAttachment(const PluginConfig& config, const PodRecordStore& store,
   }
   Status detached = detachPrograms(target);
   Status removed = store.remove(containerId, ifname);
+  unlink(attachmentLockPath(config.stateDir, attachmentName(containerId, ifname)).c_str());
   if (!detached || !removed) {
     return Error{(detached ? removed : detached).error().message, kDetachFailed};
   }

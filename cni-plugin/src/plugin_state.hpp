@@ -6,34 +6,38 @@
 #include <podlens/dataplane.hpp>
 #include <podlens/pod_record.hpp>
 #include <podlens/result.hpp>
+#include <podlens/state_lock.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cni_protocol.hpp"
 
 namespace podlens::cni {
 
-// flock() on <stateDir>/podlens-cni.lock: ADD, DEL and CHECK hold it shared (different pods
-// proceed in parallel), GC exclusive (it decides what is stale). Waits up to 30 s, then fails
-// with code 11 (try again).
-class StateLock {
- public:
-  enum class Kind { kShared, kExclusive };
-  static Result<std::unique_ptr<StateLock>> acquire(const std::string& stateDir, Kind kind);
-  ~StateLock();
-  StateLock(const StateLock&) = delete;
-  StateLock& operator=(const StateLock&) = delete;
-
- private:
-  explicit StateLock(int fd) : fd_(fd) {}
-  int fd_;
+// The locks a command holds (podlens/state_lock.hpp): the node-wide lock (shared, exclusive for
+// GC) and, for ADD, DEL and CHECK, the attachment's own. Waits up to 30 s, then fails with
+// code 11 (try again).
+struct CommandLocks {
+  StateLock node;
+  std::optional<StateLock> attachment;
 };
+Result<CommandLocks> lockNode(const PluginConfig& config, StateLock::Kind kind);
+Result<CommandLocks> lockAttachment(const PluginConfig& config, const std::string& containerId,
+                                    const std::string& ifname);
 
 // The pinned data plane under config.bpffsRoot, loaded and pinned first if absent (code 103).
 Result<std::unique_ptr<DataPlane>> openDataPlane(const PluginConfig& config);
-// tcx where the kernel has it (or when asked), else clsact.
-Result<AttachMode> chooseAttachMode(const PluginConfig& config, const DataPlane& plane);
+// How ADD attaches now, and where the attachment should end (PodRecord::targetAttachMode).
+struct AttachPlan {
+  AttachMode now;
+  AttachMode target;
+};
+// attachMode auto: clsact now (about 2 ms) and tcx as the target where the kernel has tcx (the
+// controller moves it: a tcx attach waits for RCU grace periods under rtnl_lock, about 30 ms a
+// pod); tcx or clsact: that, now and for good.
+Result<AttachPlan> planAttachment(const PluginConfig& config, const DataPlane& plane);
 
 // Applies failPolicy to a telemetry fault: open logs it, counts it and returns ok; closed
 // returns the error.

@@ -74,6 +74,8 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
   self->reconciler_ = std::make_unique<Reconciler>(*self->plane_, *self->metrics_,
                                                    std::move(*source), options.stateDir,
                                                    options.podGracePeriod);
+  self->mover_ = std::make_unique<AttachmentMover>(*self->plane_, options.bpffsRoot,
+                                                   options.stateDir, self->features_.tcx);
   self->view_ = std::make_shared<NodeView>();
   self->reconcileOnce();  // events are attributed from the first one on
 
@@ -136,6 +138,8 @@ int Controller::runUntilSignal(const sigset_t& signals) {
 }
 
 void Controller::reconcileOnce() {
+  // Half of a pass's interval at most, so policy changes are not held up behind new pods.
+  mover_->run(AttachmentMover::Clock::now(), options_.resyncInterval / 2);
   if (!reconciler_->sourceSynced()) {
     return;  // not ready: selectors stay as the last instance left them
   }
@@ -209,6 +213,14 @@ void Controller::renderSelfMetrics(controller::TextWriter& w) const {
   }
   w.counter("podlens_reconcile_errors_total", "Reconcile passes that failed to write maps.",
             reconcileErrors_.load());
+  w.family("podlens_attachment_moves_total",
+           "Attachments moved from clsact to tcx after podlens-cni's fast ADD, by result.",
+           MetricType::Counter);
+  w.sample("podlens_attachment_moves_total", {{"result", "moved"}}, mover_->moved());
+  w.sample("podlens_attachment_moves_total", {{"result", "failed"}}, mover_->failed());
+  w.gauge("podlens_attachment_moves_pending",
+          "Attachments still on clsact that podlens-cni asked to move to tcx.",
+          static_cast<double>(mover_->pending()));
 }
 
 }  // namespace podlens::daemon

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 
+#include "attachment_mover.hpp"
 #include "event_pump.hpp"
 #include "http_endpoint.hpp"
 #include "kernel_features.hpp"
@@ -43,6 +44,7 @@ class Controller {
   std::unique_ptr<DataPlane> plane_;
   std::unique_ptr<controller::Aggregator> metrics_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<AttachmentMover> mover_;
   std::unique_ptr<EventPump> pump_;
   std::unique_ptr<HttpEndpoint> http_;
   PodRecordStore records_;

@@ -1,6 +1,5 @@
 #include "reconciler.hpp"
 
-#include <net/if.h>
 #include <spdlog/spdlog.h>
 
 #include <unordered_map>
@@ -10,13 +9,6 @@ namespace {
 
 using controller::Labels;
 using controller::Pod;
-
-// A record outlives its veth when a pod went away without CNI DEL (runtime crash): its ifindex
-// may already belong to another pod, so it must not be selected.
-bool vethStillThere(const PodRecord& record) {
-  char name[IF_NAMESIZE] = {};
-  return if_indextoname(record.hostIfindex, name) != nullptr && record.hostIfname == name;
-}
 
 controller::SelectorMap currentSelectors(const DataPlane& plane) {
   controller::SelectorMap map;
@@ -105,7 +97,7 @@ std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot
   problems.insert(problems.end(), list.errors.begin(), list.errors.end());
   std::vector<Pod> pods;
   for (const PodRecord& record : list.records) {
-    if (!vethStillThere(record)) {
+    if (!hostVethStillThere(record)) {  // its ifindex may be another pod's by now
       ++report.stalePods;
       continue;
     }

@@ -5,7 +5,9 @@
 #      (events queued in the pinned ring buffer meanwhile are not lost);
 #   3. a policy change moves the selectors within a second;
 #   4. a malformed policy file is reported (file and field) and changes nothing else;
-#   5. a deleted pod leaves no selector and, after the grace period, no series.
+#   5. a deleted pod leaves no selector and, after the grace period, no series;
+#   6. the move of a new pod from clsact (podlens-cni's fast ADD) to tcx, held back until
+#      traffic flows and then let go, loses and doubles nothing.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 trap pl_node_down EXIT
@@ -136,6 +138,40 @@ test_deleted_pod() {
     || fail "deleted pod: series left after the grace period"
 }
 
+record_of() {  # record_of POD: podlens-cni's record of the pod, as one line
+  grep -l "\"netns\": *\"/var/run/netns/$PL_RUN-$1\"" "$PL_DIR"/state/pods/*.json | xargs cat | tr -d '\n'
+}
+
+test_move_under_traffic() {
+  local holder traffic moved_before web
+  moved_before=$(pl_metric_value 'podlens_attachment_moves_total{result="moved"}')
+  # The pod is made while the controller is stopped and selected while a held node-wide lock
+  # keeps the controller from moving it (a move never waits for a lock: it retries next pass).
+  kill -STOP "$(cat "$PL_DIR/controller.pid")"
+  pl_pod_add web3 shop app=web
+  pl_nginx web3
+  flock -x -o "$PL_DIR/state/podlens-cni.lock" sleep 600 &
+  holder=$!
+  echo "$holder" >>"$PL_DIR/pids"
+  sleep 0.2
+  kill -CONT "$(cat "$PL_DIR/controller.pid")"
+  sleep 1
+  grep -q '"attachMode": *"clsact".*"targetAttachMode": *"tcx"' <<<"$(record_of web3)" \
+    || fail "web3 is not on clsact waiting for tcx: $(record_of web3)"
+  web=$(pl_pod_ip web3)
+  pl_exec client curl -s -o /dev/null --rate 100/s "http://$web:8080/api/users/[1-400]" &
+  traffic=$!
+  sleep 1.5
+  pkill -P "$holder" sleep  # the lock goes: the next pass moves web3 under traffic
+  wait "$traffic"
+  grep -q '"attachMode": *"tcx"' <<<"$(record_of web3)" \
+    && [ "$(pl_metric_value 'podlens_attachment_moves_total{result="moved"}')" -gt "$moved_before" ] \
+    && grep -q "moved shop/web3 .* from clsact to tcx" "$PL_DIR/controller.log" \
+    && ok "web3 moved from clsact to tcx while serving ($(grep -o 'moved shop/web3 .*' "$PL_DIR/controller.log"))" \
+    || fail "web3 was not moved to tcx: $(record_of web3)"
+  check_counts_match web3 "move to tcx under traffic"
+}
+
 main() {
   pl_node_up
   policy 8080
@@ -148,6 +184,7 @@ main() {
   test_policy_change_latency
   test_malformed_policy
   test_deleted_pod
+  test_move_under_traffic
   pl_node_down_and_check || FAILED=1
   return $FAILED
 }

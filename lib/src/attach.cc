@@ -216,6 +216,22 @@ Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressPr
   return ok();
 }
 
+Status moveClsactToTcx(const AttachTarget& target, int ingressProgFd, int egressProgFd) {
+  if (auto linked = attachPrograms(target, AttachMode::kTcx, ingressProgFd, egressProgFd);
+      !linked) {
+    for (TcDirection direction : kDirections) {
+      (void)detachLinkPin(linkPinPath(target, direction));
+    }
+    return linked.error();
+  }
+  for (TcDirection direction : kDirections) {
+    if (auto removed = detachClsact(target.ifindex, direction); !removed) {
+      return removed.error();  // both run until the next try; nothing is lost meanwhile
+    }
+  }
+  return ok();
+}
+
 Status detachPrograms(const AttachTarget& target) {
   Status result = ok();
   for (TcDirection direction : kDirections) {  // go on after an error: remove what we can

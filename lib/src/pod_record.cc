@@ -1,6 +1,7 @@
 #include <podlens/pod_record.hpp>
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -100,13 +101,19 @@ void optionalField(const nlohmann::json& json, const char* key, T& out) {
 
 }  // namespace
 
+bool hostVethStillThere(const PodRecord& record) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(record.hostIfindex, name) != nullptr && record.hostIfname == name;
+}
+
 void to_json(nlohmann::json& json, const PodRecord& r) {
   json = nlohmann::json{{"containerId", r.containerId}, {"ifname", r.ifname},
                         {"namespace", r.namespace_},    {"name", r.name},
                         {"uid", r.uid},                 {"network", r.network},
                         {"netns", r.netns},             {"hostIfindex", r.hostIfindex},
                         {"hostIfname", r.hostIfname},   {"ips", r.ips},
-                        {"attachMode", r.attachMode},   {"attachedAtUnix", r.attachedAtUnix}};
+                        {"attachMode", r.attachMode},   {"targetAttachMode", r.targetAttachMode},
+                        {"attachedAtUnix", r.attachedAtUnix}};
 }
 
 void from_json(const nlohmann::json& json, PodRecord& r) {
@@ -122,6 +129,8 @@ void from_json(const nlohmann::json& json, PodRecord& r) {
   optionalField(json, "hostIfname", r.hostIfname);
   optionalField(json, "ips", r.ips);
   optionalField(json, "attachedAtUnix", r.attachedAtUnix);
+  r.targetAttachMode = r.attachMode;  // records of older plugins: where they are is final
+  optionalField(json, "targetAttachMode", r.targetAttachMode);
 }
 
 PodRecordStore::PodRecordStore(std::string stateDir) : stateDir_(std::move(stateDir)) {}

@@ -54,6 +54,12 @@ std::string linkPinPath(const AttachTarget& target, TcDirection direction);
 Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressProgFd,
                       int egressProgFd);
 
+// Moves target's attachment from clsact to tcx without a gap: the tcx links first (for a
+// moment every packet passes both copies of the program; the second sees the same sequence
+// numbers as a retransmission and counts nothing twice), then podlens' cls_bpf filters go.
+// When a tcx link cannot be made the clsact filters stay and the links made are removed.
+Status moveClsactToTcx(const AttachTarget& target, int ingressProgFd, int egressProgFd);
+
 // Removes exactly podlens' attachments of target: the pinned tcx links (detached, then
 // unpinned), and when target.ifindex != 0 the cls_bpf filters with podlens' handle and
 // priority. What is already gone (device, filter, pin) is not an error.

@@ -33,11 +33,21 @@ struct PodRecord {
   uint32_t hostIfindex = 0;  // "hostIfindex": the host-side veth
   std::string hostIfname;    // "hostIfname"
   std::vector<std::string> ips;  // "ips": addresses with prefix, "10.1.0.2/24"
-  std::string attachMode;    // "attachMode": "tcx" | "clsact"
+  std::string attachMode;    // "attachMode": "tcx" | "clsact", how the programs are attached
+  // "targetAttachMode": where the attachment should end. ADD attaches through clsact (fast) and
+  // asks for "tcx" where the kernel has it; the controller moves it (AttachmentMover). Equal to
+  // attachMode when nothing is pending; absent in older records, read as attachMode.
+  std::string targetAttachMode;
+  bool movePending() const { return targetAttachMode != attachMode; }
   int64_t attachedAtUnix = 0;  // "attachedAtUnix": seconds since the epoch
 
   bool operator==(const PodRecord&) const = default;
 };
+
+// Whether record.hostIfindex still names record.hostIfname. A record outlives its veth when a
+// pod went away without CNI DEL (runtime crash), and an ifindex is reused: such a record must
+// not be trusted for the device (selected, attached to, detached from).
+bool hostVethStillThere(const PodRecord& record);
 
 void to_json(nlohmann::json& json, const PodRecord& record);
 // Throws nlohmann::json::exception when a required field (containerId, ifname, hostIfindex,

@@ -1,6 +1,8 @@
 // podlens-cni through a real runtime client (cnitool) and real primary plugins, asserting on
-// the kernel's state: ADD, CHECK, DEL and their failure cases, for bridge and ptp, tcx and
-// clsact.
+// the kernel's state: ADD, CHECK, DEL and their failure cases, for bridge and ptp, auto, tcx
+// and clsact.
+#include <podlens/state_lock.hpp>
+
 #include <gtest/gtest.h>
 
 #include "cni_test_util.hpp"
@@ -16,6 +18,17 @@ struct LifecycleCase {
 };
 
 class CniLifecycleTest : public ::testing::TestWithParam<LifecycleCase> {};
+
+// How ADD attaches, and the record's target: auto is clsact now, tcx later where the kernel has
+// it (the controller moves it); an explicit mode is final.
+std::pair<std::string, std::string> expectedModes(const CniNetwork& net, const char* attachMode) {
+  if (std::string(attachMode) != "auto") {
+    return {attachMode, attachMode};
+  }
+  auto plane = DataPlane::openPinned(net.pinRoot());
+  const bool tcx = plane && kernelHasTcx((*plane)->ingressProgramFd());
+  return {"clsact", tcx ? "tcx" : "clsact"};
+}
 
 TEST_P(CniLifecycleTest, AddAttachesRecordsAndPassesPrevResultThenDelRemovesAll) {
   PODLENS_REQUIRE_CNITOOL();
@@ -42,11 +55,13 @@ TEST_P(CniLifecycleTest, AddAttachesRecordsAndPassesPrevResultThenDelRemovesAll)
   EXPECT_EQ(r.netns, pod.path());
   EXPECT_EQ(r.hostIfindex, ifindex);
   EXPECT_EQ(r.hostIfname, ifnameOf(ifindex));
-  EXPECT_EQ(r.attachMode, c.attachMode);
+  const auto [now, finalMode] = expectedModes(net, c.attachMode);
+  EXPECT_EQ(r.attachMode, now);
+  EXPECT_EQ(r.targetAttachMode, finalMode);
   ASSERT_EQ(r.ips.size(), 1u);
   EXPECT_EQ(r.ips[0], result["ips"][0]["address"]);
 
-  const AttachMode mode = *parseAttachMode(c.attachMode);
+  const AttachMode mode = *parseAttachMode(now);
   EXPECT_TRUE(attachedOn(ifindex, mode).both());
   const AttachTarget target = targetOf(net, containerId);
   EXPECT_EQ(pathExists(linkPinPath(target, TcDirection::kIngress)), mode == AttachMode::kTcx);
@@ -66,13 +81,15 @@ TEST_P(CniLifecycleTest, AddAttachesRecordsAndPassesPrevResultThenDelRemovesAll)
   EXPECT_FALSE(pathExists(net.store().recordPath(containerId, "eth0")));
   EXPECT_FALSE(pathExists(linkPinPath(target, TcDirection::kIngress)));
   EXPECT_FALSE(pathExists(linkPinPath(target, TcDirection::kEgress)));
+  EXPECT_FALSE(pathExists(attachmentLockPath(net.stateDir(), attachmentName(containerId, "eth0"))));
   EXPECT_TRUE(net.cnitool("del", pod).ok());  // twice
   EXPECT_TRUE(net.store().readFaults().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Primaries, CniLifecycleTest,
-    ::testing::Values(LifecycleCase{"bridge_tcx", Primary::kBridge, "tcx", "1.0.0"},
+    ::testing::Values(LifecycleCase{"bridge_auto", Primary::kBridge, "auto", "1.0.0"},
+                      LifecycleCase{"bridge_tcx", Primary::kBridge, "tcx", "1.0.0"},
                       LifecycleCase{"ptp_tcx", Primary::kPtp, "tcx", "0.4.0"},
                       LifecycleCase{"bridge_clsact", Primary::kBridge, "clsact", "0.4.0"},
                       LifecycleCase{"ptp_clsact", Primary::kPtp, "clsact", "1.0.0"},
@@ -108,7 +125,14 @@ class CniAddedPodTest : public ::testing::Test {
 
 TEST_F(CniAddedPodTest, CheckFailsWhenTheAttachmentIsMissing) {
   ASSERT_TRUE(net_.plugin(env("CHECK")).ok());
-  ASSERT_TRUE(detachLinkPin(linkPinPath(targetOf(net_, containerId_), TcDirection::kEgress)).ok());
+  auto record = net_.store().read(containerId_, "eth0");
+  ASSERT_TRUE(record.ok() && record->has_value());
+  if ((*record)->attachMode == "tcx") {
+    ASSERT_TRUE(detachLinkPin(linkPinPath(targetOf(net_, containerId_), TcDirection::kEgress)).ok());
+  } else {  // the default: clsact until the controller moves it
+    ASSERT_TRUE(runShell("tc filter del dev " + (*record)->hostIfname +
+                         " egress pref 2 handle 0x504c bpf").ok());
+  }
   auto checked = net_.plugin(env("CHECK"));
   EXPECT_FALSE(checked.ok());
   EXPECT_EQ(cniErrorCode(checked), 102) << checked.out;

@@ -1,4 +1,6 @@
 // podlens-cni's GC, STATUS, error replies, failure policy and concurrency, on the real kernel.
+#include <podlens/state_lock.hpp>
+
 #include <gtest/gtest.h>
 
 #include <thread>
@@ -11,16 +13,22 @@ namespace {
 
 using nlohmann::json;
 
+// Recorded, and attached as the record says (with its link pins when that is tcx).
 bool attachedAndRecorded(const CniNetwork& net, const ScopedNetns& pod) {
   const std::string id = CniNetwork::containerIdOf(pod);
-  return pathExists(net.store().recordPath(id, "eth0")) &&
-         pathExists(linkPinPath(targetOf(net, id), TcDirection::kIngress)) &&
-         attachedOn(hostPeerIfindex(pod), AttachMode::kTcx).both();
+  auto record = net.store().read(id, "eth0");
+  if (!record || !record->has_value()) {
+    return false;
+  }
+  const auto mode = parseAttachMode((*record)->attachMode);
+  const bool pinned = mode != AttachMode::kTcx ||
+                      pathExists(linkPinPath(targetOf(net, id), TcDirection::kIngress));
+  return mode && pinned && attachedOn(hostPeerIfindex(pod), *mode).both();
 }
 
 TEST(CniGcTest, RemovesWhatIsNotValidAndOrphanPinsKeepsOtherNetworks) {
   PODLENS_REQUIRE_CNITOOL();
-  CniNetwork net;
+  CniNetwork net({Primary::kBridge, "1.0.0", true, {{"attachMode", "tcx"}}});  // pins to orphan
   ScopedNetns kept, stale, orphan;
   for (const ScopedNetns* pod : {&kept, &stale, &orphan}) {
     ASSERT_TRUE(net.cnitool("add", *pod).ok());
@@ -42,6 +50,7 @@ TEST(CniGcTest, RemovesWhatIsNotValidAndOrphanPinsKeepsOtherNetworks) {
     EXPECT_FALSE(pathExists(net.store().recordPath(id, "eth0")));
     EXPECT_FALSE(pathExists(linkPinPath(targetOf(net, id), TcDirection::kIngress)));
     EXPECT_FALSE(attachedOn(hostPeerIfindex(*gone), AttachMode::kTcx).ingress);
+    EXPECT_FALSE(pathExists(attachmentLockPath(net.stateDir(), attachmentName(id, "eth0"))));
   }
   EXPECT_TRUE(pathExists(net.store().recordPath("other-net-pod", "eth0")));
   EXPECT_TRUE(pathExists(dataplanePinDir(net.pinRoot())));  // the data plane is not GC's

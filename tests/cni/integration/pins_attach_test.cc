@@ -24,6 +24,17 @@ bool exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+uint32_t pinnedLinkId(const std::string& pin) {
+  const int fd = bpf_obj_get(pin.c_str());
+  bpf_link_info info{};
+  uint32_t len = sizeof(info);
+  const bool known = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+  if (fd >= 0) {
+    close(fd);
+  }
+  return known ? info.id : 0;
+}
+
 std::unique_ptr<DataPlane> loadPinned(const std::string& root, bool* loadedNow = nullptr) {
   auto made = ensurePinRoot(root);
   EXPECT_TRUE(made.ok()) << (made ? "" : made.error().message);
@@ -163,6 +174,57 @@ TEST_P(AttachTest, AttachesBothDirectionsQueriesAndDetachesOnlyItsOwn) {
   if (!tcx) {  // the qdisc stays: podlens never deletes one
     EXPECT_NE(runShell("tc qdisc show dev " + veth.name()).out.find("clsact"), std::string::npos);
   }
+}
+
+TEST(MoveTest, MovesClsactToTcxAndLeavesOthersAlone) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  if (!kernelHasTcx(plane->ingressProgramFd())) {
+    GTEST_SKIP() << "kernel without tcx (6.6+)";
+  }
+  ScopedVeth veth;
+  AttachTarget target{root.path(), "cid." + veth.name(), "eth0", veth.ifindex()};
+  const int in = plane->ingressProgramFd(), out = plane->egressProgramFd();
+  ASSERT_TRUE(attachPrograms(target, AttachMode::kClsact, in, out).ok());
+
+  auto moved = moveClsactToTcx(target, in, out);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_TRUE(queryAttached(target.ifindex, AttachMode::kTcx)->both());
+  auto clsact = queryAttached(target.ifindex, AttachMode::kClsact);
+  EXPECT_FALSE(clsact->ingress || clsact->egress);
+  EXPECT_TRUE(exists(linkPinPath(target, TcDirection::kIngress)));
+  EXPECT_TRUE(exists(linkPinPath(target, TcDirection::kEgress)));
+  EXPECT_NE(runShell("tc qdisc show dev " + veth.name()).out.find("clsact"), std::string::npos);
+  // Cut short and redone (a controller killed mid-move): the same end state, and the first
+  // move's links are gone, not left beside the new ones.
+  const uint32_t firstLink = pinnedLinkId(linkPinPath(target, TcDirection::kIngress));
+  ASSERT_NE(firstLink, 0u);
+  ASSERT_TRUE(moveClsactToTcx(target, in, out).ok());
+  EXPECT_TRUE(queryAttached(target.ifindex, AttachMode::kTcx)->both());
+  EXPECT_NE(pinnedLinkId(linkPinPath(target, TcDirection::kIngress)), firstLink);
+  EXPECT_LT(bpf_link_get_fd_by_id(firstLink), 0);
+  ASSERT_TRUE(detachPrograms(target).ok());
+  EXPECT_FALSE(queryAttached(target.ifindex, AttachMode::kTcx)->ingress);
+}
+
+TEST(MoveTest, AFailedMoveKeepsTheClsactAttachment) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  ScopedVeth veth;
+  AttachTarget target{root.path(), "cid." + veth.name(), "eth0", veth.ifindex()};
+  ASSERT_TRUE(attachPrograms(target, AttachMode::kClsact, plane->ingressProgramFd(),
+                             plane->egressProgramFd())
+                  .ok());
+  auto moved = moveClsactToTcx(target, -1, -1);  // no program to link
+  ASSERT_FALSE(moved.ok());
+  EXPECT_TRUE(queryAttached(target.ifindex, AttachMode::kClsact)->both());
+  EXPECT_FALSE(exists(linkPinPath(target, TcDirection::kIngress)));
+  EXPECT_FALSE(exists(linkPinPath(target, TcDirection::kEgress)));
+  ASSERT_TRUE(detachPrograms(target).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, AttachTest,

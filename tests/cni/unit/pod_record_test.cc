@@ -22,7 +22,8 @@ PodRecord sampleRecord(const std::string& containerId = "c0ffee") {
   r.hostIfindex = 17;
   r.hostIfname = "veth12ab";
   r.ips = {"10.1.0.5/24", "fd00::5/64"};
-  r.attachMode = "tcx";
+  r.attachMode = "clsact";
+  r.targetAttachMode = "tcx";
   r.attachedAtUnix = 1700000000;
   return r;
 }
@@ -30,7 +31,8 @@ PodRecord sampleRecord(const std::string& containerId = "c0ffee") {
 TEST(PodRecordTest, JsonFieldNamesAreTheDocumentedOnes) {
   nlohmann::json json = sampleRecord();
   for (const char* key : {"containerId", "ifname", "namespace", "name", "uid", "network", "netns",
-                          "hostIfindex", "hostIfname", "ips", "attachMode", "attachedAtUnix"}) {
+                          "hostIfindex", "hostIfname", "ips", "attachMode", "targetAttachMode",
+                          "attachedAtUnix"}) {
     EXPECT_TRUE(json.contains(key)) << key;
   }
   EXPECT_EQ(json["namespace"], "shop");
@@ -48,6 +50,8 @@ TEST(PodRecordTest, OptionalFieldsDefaultRequiredOnesThrow) {
   PodRecord record = minimal.get<PodRecord>();
   EXPECT_EQ(record.hostIfindex, 3u);
   EXPECT_TRUE(record.ips.empty());
+  EXPECT_EQ(record.targetAttachMode, "clsact");  // an older plugin's record: nothing pending
+  EXPECT_FALSE(record.movePending());
   minimal.erase("hostIfindex");
   EXPECT_THROW(minimal.get<PodRecord>(), nlohmann::json::exception);
 }
