@@ -66,16 +66,6 @@ drive_traffic() {
   done
 }
 
-check_equal() {  # check_equal WHAT EXPECTED ACTUAL
-  if [ "$2" != "$3" ]; then
-    pl_log "FAIL: $1"
-    diff <(echo "$2") <(echo "$3") | sed 's/^/    /' >&2 || true
-    return 1
-  fi
-  pl_log "ok: $1 ($(echo "$2" | awk '{ n += $4 } END { print n }') requests)"
-  echo "$3" | awk '{ printf "    %-6s %s %-30s %5d\n", $1, $2, $3, $4 }' >&2
-}
-
 check_latency() {  # podlens' durations are within what curl measured end to end
   local web=$1 client_total
   client_total=$(for i in $(seq 20); do
@@ -113,10 +103,10 @@ main() {
   drive_traffic "$web"
   pl_wait_stable pl_counts http_server_request_duration_seconds web >/dev/null
   local failed=0
-  check_equal "inbound counts of pod web equal nginx's access log" \
+  pl_check_equal "inbound counts of pod web equal nginx's access log" \
     "$(pl_truth web "" "$ROUTES")" \
     "$(pl_counts http_server_request_duration_seconds web)" || failed=1
-  check_equal "outbound counts of pod client equal nginx's log of its requests" \
+  pl_check_equal "outbound counts of pod client equal nginx's log of its requests" \
     "$(pl_truth web client "$ROUTES")" \
     "$(pl_counts http_client_request_duration_seconds client)" || failed=1
   check_latency "$web" || failed=1

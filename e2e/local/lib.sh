@@ -139,8 +139,10 @@ pl_pod_del() {
 pl_pod_ip() { cat "$PL_DIR/pods/$1/ip"; }
 pl_exec() { local pod=$1; shift; ip netns exec "$PL_RUN-$pod" "$@"; }
 
-# pl_nginx POD: nginx serving a small site in the pod, access log at pods/POD/access.log
-# as "CLIENT_IP METHOD STATUS URI" lines (the ground truth of the accuracy test).
+# pl_nginx POD [HTTP_CONF]: nginx serving a small site in the pod, access log at
+# pods/POD/access.log as "CLIENT_IP METHOD STATUS URI" lines (the ground truth of the accuracy
+# test). HTTP_CONF, when given, is appended to the http block: more server blocks, which log
+# in format truth too unless they say otherwise.
 pl_nginx() {
   local pod=$1 dir=$PL_DIR/pods/$1/nginx
   mkdir -p "$dir/html/static" "$dir/tmp"
@@ -169,6 +171,7 @@ http {
     location = /api/fail { return 500 'boom'; }
     location = /api/slow { return 200 'slow'; }
   }
+${2:-}
 }
 CONF
   # its own output goes to a file: a server that outlived a test must not hold the test's
@@ -290,6 +293,18 @@ pl_truth() {
   awk -v ip="$client_ip" 'ip == "" || $1 == ip { sub(/\?.*/, "", $4); print $2, $3, $4 }' \
     "$PL_DIR/pods/$1/access.log" | sed -E "$3" | sort | uniq -c \
     | awk '{ print $2, $3, $4, $1 }' | sort
+}
+
+# pl_check_equal WHAT EXPECTED ACTUAL: "METHOD STATUS ROUTE COUNT" lists; logs the difference
+# and returns 1 when they differ, else logs the total and the lines.
+pl_check_equal() {
+  if [ "$2" != "$3" ]; then
+    pl_log "FAIL: $1"
+    diff <(echo "$2") <(echo "$3") | sed 's/^/    /' >&2 || true
+    return 1
+  fi
+  pl_log "ok: $1 ($(echo "$2" | awk '{ n += $4 } END { print n }') requests)"
+  echo "$3" | awk '{ printf "    %-6s %s %-30s %5d\n", $1, $2, $3, $4 }' >&2
 }
 
 # pl_wait_stable CMD...: waits until CMD prints the same output twice 300 ms apart (the
