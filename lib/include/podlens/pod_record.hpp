@@ -2,7 +2,7 @@
 //
 // Layout under the state directory (default kDefaultStateDir):
 //   <stateDir>/pods/<containerId>-<ifname>.json   one PodRecord per attached pod interface,
-//                                                 written atomically (tmp + fsync + rename)
+//                                                 written atomically (tmp + rename)
 //   <stateDir>/cni-faults.json                    {"<reason>": <count>, ...}, updated under
 //                                                 flock(<stateDir>/cni-faults.lock)
 // The JSON field names are a contract with the controller (docs/cni.md).
