@@ -71,15 +71,18 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
     return source.error();
   }
   auto* kubernetes = dynamic_cast<kube::KubernetesPolicySource*>(source->get());
-  self->reconciler_ = std::make_unique<Reconciler>(*self->plane_, *self->metrics_,
-                                                   std::move(*source), options.stateDir,
-                                                   options.podGracePeriod);
+  Controller* raw = self.get();
+  self->reconciler_ = std::make_unique<Reconciler>(
+      *self->plane_, *self->metrics_, std::move(*source), options.stateDir,
+      options.podGracePeriod, [raw](std::shared_ptr<const NodeView> view) {
+        std::lock_guard lock(raw->mutex_);
+        raw->view_ = std::move(view);
+      });
   self->mover_ = std::make_unique<AttachmentMover>(*self->plane_, options.bpffsRoot,
                                                    options.stateDir, self->features_.tcx);
   self->view_ = std::make_shared<NodeView>();
   self->reconcileOnce();  // events are attributed from the first one on
 
-  Controller* raw = self.get();
   auto pump = EventPump::start(self->plane_->eventsFd(), *self->metrics_,
                                [raw] { return raw->view(); });
   if (!pump) {
@@ -150,7 +153,6 @@ void Controller::reconcileOnce() {
     return;
   }
   std::lock_guard lock(mutex_);
-  view_ = report->view;
   report_ = std::move(*report);
   ready_ = true;
 }

@@ -35,6 +35,7 @@ uint64_t EventPump::malformed() const { return malformed_.load(std::memory_order
 void EventPump::run() {
   while (!stop_) {
     view_ = viewSource_();
+    refreshedInBatch_ = false;
     auto handled = reader_->poll(100);
     if (!handled) {
       spdlog::error("events: {}", handled.error().message);
@@ -49,6 +50,14 @@ void EventPump::run() {
 void EventPump::handle(const podlens_http_event& event) {
   events_.fetch_add(1, std::memory_order_relaxed);
   auto pod = view_->podsByIfindex.find(event.ifindex);
+  if (pod == view_->podsByIfindex.end() && !refreshedInBatch_) {
+    // The view was taken before poll() waited: a pod selected meanwhile is in a newer one (the
+    // reconciler publishes it before the selectors reach the kernel). Once per batch, so a
+    // deleted pod's queued events do not take the lock each.
+    view_ = viewSource_();
+    refreshedInBatch_ = true;
+    pod = view_->podsByIfindex.find(event.ifindex);
+  }
   if (pod == view_->podsByIfindex.end()) {
     unknownInterface_.fetch_add(1, std::memory_order_relaxed);
     return;

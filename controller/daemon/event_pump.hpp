@@ -40,6 +40,7 @@ class EventPump {
   controller::Aggregator& metrics_;
   ViewSource viewSource_;
   std::shared_ptr<const NodeView> view_;  // event thread only
+  bool refreshedInBatch_ = false;         // event thread only
   std::unique_ptr<EventReader> reader_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> events_{0};

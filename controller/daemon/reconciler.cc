@@ -25,10 +25,11 @@ controller::SelectorMap currentSelectors(const DataPlane& plane) {
 
 Reconciler::Reconciler(DataPlane& plane, controller::Aggregator& metrics,
                        std::unique_ptr<PolicySource> policies, std::string stateDir,
-                       std::chrono::seconds gracePeriod)
+                       std::chrono::seconds gracePeriod, ViewSink publishView)
     : plane_(plane),
       metrics_(metrics),
       policies_(std::move(policies)),
+      publishView_(std::move(publishView)),
       records_(std::move(stateDir)),
       gracePeriod_(gracePeriod) {}
 
@@ -52,13 +53,22 @@ Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
     problems.push_back(conflict.message());
   }
   logNewProblems(problems);
+  // Published before the selectors reach the kernel: the first event of a newly selected pod
+  // then always finds its pod.
+  publishView_(makeView(pods, plan, table, report));
   if (auto status = applySelectors(plan.selectors, report); !status) {
     return status.error();
   }
   policies_->publishSelection(plan);
+  trackDeletedPods(pods, now);
+  return report;
+}
 
+std::shared_ptr<const NodeView> Reconciler::makeView(
+    const std::vector<Pod>& pods, const controller::SelectorPlan& plan,
+    std::shared_ptr<const controller::PolicyTable> table, ReconcileReport& report) {
   auto view = std::make_shared<NodeView>();
-  view->policies = table;
+  view->policies = std::move(table);
   std::set<uint32_t> selectedIfindexes;
   for (const auto& [key, value] : plan.selectors) {
     selectedIfindexes.insert(key.ifindex);
@@ -67,9 +77,7 @@ Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
     view->podsByIfindex[pod.hostIfindex] = metrics_.internPod(pod.namespace_, pod.name);
     report.selectedPods += selectedIfindexes.count(pod.hostIfindex);
   }
-  report.view = std::move(view);
-  trackDeletedPods(pods, now);
-  return report;
+  return view;
 }
 
 std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot,

@@ -8,6 +8,7 @@
 #include <podlens/pod_record.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -20,7 +21,6 @@
 namespace podlens::daemon {
 
 struct ReconcileReport {
-  std::shared_ptr<const NodeView> view;
   size_t pods = 0;                  // recorded pods whose veth exists
   size_t stalePods = 0;             // records whose veth is gone (awaiting CNI DEL or GC)
   size_t selectedPods = 0;          // pods with at least one selector
@@ -33,13 +33,15 @@ struct ReconcileReport {
 class Reconciler {
  public:
   using Clock = std::chrono::steady_clock;
+  using ViewSink = std::function<void(std::shared_ptr<const NodeView>)>;
 
-  // Pods are interned in `metrics` (their series ids) as they appear.
+  // Pods are interned in `metrics` (their series ids) as they appear. Each step hands the new
+  // view to publishView before it writes the selectors.
   Reconciler(DataPlane& plane, controller::Aggregator& metrics,
              std::unique_ptr<PolicySource> policies, std::string stateDir,
-             std::chrono::seconds gracePeriod);
+             std::chrono::seconds gracePeriod, ViewSink publishView);
 
-  // Reads what changed, writes the selector diff, returns the new view. Errors of single files
+  // Reads what changed, publishes the new view, writes the selector diff. Errors of single files
   // or records are logged and counted, never fatal; an Error means the map could not be written.
   Result<ReconcileReport> step(Clock::time_point now);
   bool sourceSynced() const { return policies_->synced(); }
@@ -48,6 +50,10 @@ class Reconciler {
   std::vector<controller::Pod> livePods(const controller::PolicySnapshot& snapshot,
                                         std::vector<std::string>& problems,
                                         ReconcileReport& report);
+  std::shared_ptr<const NodeView> makeView(const std::vector<controller::Pod>& pods,
+                                           const controller::SelectorPlan& plan,
+                                           std::shared_ptr<const controller::PolicyTable> table,
+                                           ReconcileReport& report);
   Status applySelectors(const controller::SelectorMap& desired, ReconcileReport& report);
   void trackDeletedPods(const std::vector<controller::Pod>& pods, Clock::time_point now);
   void logNewProblems(const std::vector<std::string>& problems);
@@ -55,6 +61,7 @@ class Reconciler {
   DataPlane& plane_;
   controller::Aggregator& metrics_;
   std::unique_ptr<PolicySource> policies_;
+  ViewSink publishView_;
   PodRecordStore records_;
   std::chrono::seconds gracePeriod_;
   std::map<std::string, PodRef> knownPods_;  // by "ns/name"
