@@ -141,7 +141,7 @@ $(fact sidecar_app_logged) requests its app logged: the sidecar pod's traffic al
 | name | server pod |
 |---|---|
 | baseline | podlens detached from the pod's veth (no program): no telemetry |
-| unselected | podlens attached (tcx, both directions), no policy selects the pod: the cheap path |
+| unselected | podlens attached (both directions, moved to tcx by the controller before the runs), no policy selects the pod: the cheap path |
 | podlens | podlens attached and selected by a TelemetryPolicy (Inbound, port 8080): every packet parsed, one event per request, the controller aggregating |
 | sidecar | podlens detached; HAProxy in the pod (HTTP mode, 2 threads, an access-log line per request), inbound :8080 redirected to it by iptables, proxying to the app on localhost over reused keep-alive connections |
 
@@ -313,11 +313,11 @@ write_method() {
 sudo scripts/install-deps.sh                   # nginx-light, haproxy, gnuplot-nox, ...
 cmake -S . -B build -G Ninja && cmake --build build
 scripts/build-test-tools.sh build/tools        # cnitool
-sudo bench/sidecar_bench.sh                    # ~12 minutes on 2 cores; rewrites this file
+sudo bench/sidecar_bench.sh                    # ~15 minutes on 2 cores; rewrites this file
 sudo bench/sidecar_bench.sh --smoke            # ~30 s; report under build/e2e-local/<run>/
 ```
 
-Options: `--rounds N` (3), `--max-seconds S` (5), `--rate-seconds S` (10), `--out FILE.md`,
+Options: `--rounds N` (5), `--max-seconds S` (5), `--rate-seconds S` (6), `--out FILE.md`,
 `--note TEXT` (a line for the report); `PL_BUILD` selects the build directory.
 `bench/sidecar_report.sh RESULTS FACTS OUT.md` re-renders a report from a run's kept files.
 Run it on an otherwise idle machine: every configuration shares the cores with the client.
