@@ -1,5 +1,7 @@
 #include "controller.hpp"
 
+#include "current_data_plane.hpp"
+
 #include <podlens/attach.hpp>
 #include <podlens/kube/kubernetes_policy_source.hpp>
 #include <spdlog/spdlog.h>
@@ -110,18 +112,24 @@ Status Controller::openDataPlane() {
   if (auto status = ensurePinRoot(options_.bpffsRoot); !status) {
     return status.error().context("preparing the pin root");
   }
-  bool loadedNow = false;
   DataPlaneOptions planeOptions{options_.maxConnections, options_.ringBufferBytes};
-  auto plane = DataPlane::openOrLoadPinned(options_.bpffsRoot, planeOptions, &loadedNow);
-  if (!plane) {
-    return plane.error();
+  auto current = openCurrentDataPlane(options_.bpffsRoot, options_.stateDir, planeOptions);
+  if (!current) {
+    return current.error();
   }
-  plane_ = std::move(*plane);
-  if (loadedNow) {
-    spdlog::info("loaded the data plane and pinned it under {}", options_.bpffsRoot);
-  } else {
-    spdlog::info("reusing the data plane pinned under {} (attached pods stay attached)",
-                 options_.bpffsRoot);
+  plane_ = std::move(current->plane);
+  switch (current->origin) {
+    case DataPlaneOrigin::kLoaded:
+      spdlog::info("loaded the data plane and pinned it under {}", options_.bpffsRoot);
+      break;
+    case DataPlaneOrigin::kReused:
+      spdlog::info("reusing the data plane pinned under {} (attached pods stay attached)",
+                   options_.bpffsRoot);
+      break;
+    case DataPlaneOrigin::kReplaced:
+      spdlog::info("replaced the data plane pinned under {} with this build's",
+                   options_.bpffsRoot);
+      break;
   }
   return plane_->rebuildPortFilter();
 }

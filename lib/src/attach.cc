@@ -1,4 +1,5 @@
 #include <podlens/attach.hpp>
+#include <podlens/dataplane.hpp>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -6,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <cerrno>
 
@@ -230,6 +232,66 @@ Status moveClsactToTcx(const AttachTarget& target, int ingressProgFd, int egress
     }
   }
   return ok();
+}
+
+namespace {
+
+Status updateLink(const std::string& pin, int progFd) {
+  UniqueFd link(bpf_obj_get(pin.c_str()));
+  if (!link.valid()) {
+    return errnoError("opening pinned link " + pin, errno);
+  }
+  if (bpf_link_update(link.get(), progFd, nullptr) != 0) {
+    return errnoError("updating link " + pin, errno);
+  }
+  return ok();
+}
+
+bool endsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+Status repointAttachment(const AttachTarget& target, AttachMode mode, int ingressProgFd,
+                         int egressProgFd) {
+  for (TcDirection direction : kDirections) {
+    const int fd = direction == TcDirection::kIngress ? ingressProgFd : egressProgFd;
+    const std::string pin = linkPinPath(target, direction);
+    Status done = mode == AttachMode::kClsact ? attachClsact(target, direction, fd)
+                  : access(pin.c_str(), F_OK) == 0 ? updateLink(pin, fd)
+                                                   : attachTcx(target, direction, fd);
+    if (!done) {
+      return done.error();
+    }
+  }
+  return ok();
+}
+
+Result<size_t> repointLinkPins(const std::string& bpffsRoot, int ingressProgFd,
+                               int egressProgFd) {
+  size_t updated = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(linksPinDir(bpffsRoot), ec)) {
+    const std::string pin = entry.path().string();
+    const bool ingress = endsWith(pin, "-ingress");
+    if (!ingress && !endsWith(pin, "-egress")) {
+      continue;
+    }
+    UniqueFd link(bpf_obj_get(pin.c_str()));
+    if (!link.valid()) {
+      return errnoError("opening pinned link " + pin, errno);
+    }
+    if (bpf_link_update(link.get(), ingress ? ingressProgFd : egressProgFd, nullptr) != 0) {
+      if (errno == ENOLINK) {
+        continue;  // its device is gone: a stale pin for DEL or GC to remove
+      }
+      return errnoError("updating link " + pin, errno);
+    }
+    ++updated;
+  }
+  return updated;
 }
 
 Status detachPrograms(const AttachTarget& target) {

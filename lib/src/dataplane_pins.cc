@@ -45,8 +45,8 @@ constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};
 
 constexpr const char* kIncompatible =
-    " (the pins come from an incompatible podlens build: stop its users, remove the pinned "
-    "directory and let the current version pin again)";
+    " (the pins come from a podlens build with another ABI: podlens-controller of this build "
+    "replaces them when it starts)";
 
 // The pinned object at path and its bpf_map_info / bpf_prog_info.
 template <typename Info>
@@ -77,7 +77,8 @@ Result<UniqueFd> openPinnedMap(const std::string& dir, const MapShape& shape) {
                  std::to_string(info.key_size) + " B, value " + std::to_string(info.value_size) +
                  " B, " + std::to_string(info.max_entries) + " entries; this build expects type " +
                  std::to_string(shape.type) + ", key " + std::to_string(shape.keySize) +
-                 " B, value " + std::to_string(shape.valueSize) + " B" + kIncompatible};
+                 " B, value " + std::to_string(shape.valueSize) + " B" + kIncompatible,
+                 kPinsOfAnotherAbi};
   }
   return std::move(pin->first);
 }
@@ -92,7 +93,8 @@ Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* name,
   const bpf_prog_info& info = pin->second;
   if (info.type != BPF_PROG_TYPE_SCHED_CLS || expectedName != info.name) {
     return Error{"pinned program " + path + " is '" + info.name + "' of type " +
-                 std::to_string(info.type) + ", expected " + expectedName + kIncompatible};
+                 std::to_string(info.type) + ", expected " + expectedName + kIncompatible,
+                 kPinsOfAnotherAbi};
   }
   return std::move(pin->first);
 }
@@ -234,6 +236,53 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openOrLoadPinned(const std::string
     *loadedNow = true;
   }
   return plane;
+}
+
+Status DataPlane::replacePinned(const std::string& bpffsRoot, const DataPlane& fresh,
+                                const std::function<Status()>& repoint) {
+  auto lock = lockRoot(bpffsRoot);
+  if (!lock) {
+    return lock.error();
+  }
+  removeStaleStaging(bpffsRoot);
+  const std::string suffix = std::to_string(getpid());
+  const std::string staging = bpffsRoot + "/" + kStagingPrefix + suffix;
+  const std::string retired = bpffsRoot + "/" + kStagingPrefix + "retired-" + suffix;
+  const std::string published = dataplanePinDir(bpffsRoot);
+  if (mkdir(staging.c_str(), 0700) != 0) {
+    return errnoError("creating " + staging, errno);
+  }
+  Status done = fresh.pinAll(staging);
+  if (done) {
+    done = repoint();
+  }
+  if (done && exists(published) && rename(published.c_str(), retired.c_str()) != 0) {
+    done = errnoError("retiring " + published, errno);
+  }
+  if (done && rename(staging.c_str(), published.c_str()) != 0) {
+    done = errnoError("publishing " + staging + " as " + published, errno);
+    rename(retired.c_str(), published.c_str());  // put the old ones back
+  }
+  removeTree(staging);
+  removeTree(retired);
+  return done ? done : Status(done.error().context("replacing the data plane under " + bpffsRoot));
+}
+
+Result<std::string> DataPlane::programTags() const {
+  std::string tags;
+  for (int fd : {fds_.ingress, fds_.egress}) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0) {
+      return errnoError("reading a program's info", errno);
+    }
+    char hex[2 * sizeof(info.tag) + 2];
+    for (size_t i = 0; i < sizeof(info.tag); ++i) {
+      snprintf(hex + 2 * i, 3, "%02x", info.tag[i]);
+    }
+    tags += std::string(hex, 2 * sizeof(info.tag)) + (fd == fds_.ingress ? "/" : "");
+  }
+  return tags;
 }
 
 }  // namespace podlens

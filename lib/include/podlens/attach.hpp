@@ -60,6 +60,16 @@ Status attachPrograms(const AttachTarget& target, AttachMode mode, int ingressPr
 // When a tcx link cannot be made the clsact filters stay and the links made are removed.
 Status moveClsactToTcx(const AttachTarget& target, int ingressProgFd, int egressProgFd);
 
+// Points target's attachment (as `mode` says it is attached) at other programs, without a
+// moment unobserved: tcx links are updated in place (BPF_LINK_UPDATE; a missing link pin is
+// created), clsact filters replaced. For a data plane replaced by another build's.
+Status repointAttachment(const AttachTarget& target, AttachMode mode, int ingressProgFd,
+                         int egressProgFd);
+// Updates every tcx link pinned under <bpffsRoot>/links to the program of its direction,
+// records or not. Returns how many were updated.
+Result<size_t> repointLinkPins(const std::string& bpffsRoot, int ingressProgFd,
+                               int egressProgFd);
+
 // Removes exactly podlens' attachments of target: the pinned tcx links (detached, then
 // unpinned), and when target.ifindex != 0 the cls_bpf filters with podlens' handle and
 // priority. What is already gone (device, filter, pin) is not an error.

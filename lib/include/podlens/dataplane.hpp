@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,10 @@ Status ensurePinRoot(const std::string& bpffsRoot);
 // The loaded programs and maps of bpf/podlens_tc.bpf.c: either a skeleton this process loaded
 // (load) or file descriptors of pinned objects (openPinned). Not copyable, not movable; hold it
 // by unique_ptr.
+// Error::code of openPinned when the pins come from a podlens build with another ABI (map types
+// or sizes, program names): an upgrade or a rollback; the controller replaces them.
+inline constexpr int kPinsOfAnotherAbi = -2;
+
 class DataPlane {
  public:
   // Loads the object embedded in this binary (the podlens_tc skeleton). Not pinned.
@@ -64,6 +69,19 @@ class DataPlane {
   static Status probeEmbeddedObject();
   // Pins the programs and every map of a loaded skeleton into dir (which must exist).
   Status pinAll(const std::string& dir) const;
+  // Publishes `fresh` (loaded by this process, not pinned) under <bpffsRoot>/dataplane in place
+  // of the pins there (another build's: an upgrade or a rollback). Under the root's lock: pins
+  // fresh in a staging directory, calls repoint() to move every attachment onto fresh's
+  // programs, then swaps the directories. The retired programs and maps go when their last
+  // user does: connections in flight resynchronise, events still queued in the retired ring
+  // buffer are not read. When repoint fails nothing is published (attachments it moved keep
+  // running fresh's programs, which stay alive through their links).
+  static Status replacePinned(const std::string& bpffsRoot, const DataPlane& fresh,
+                              const std::function<Status()>& repoint);
+  // The kernel's tags (hash of the instructions, map references left out) of the two programs:
+  // equal for the same build whatever the maps, so a pinned data plane from another build,
+  // even of the same ABI, is told apart.
+  Result<std::string> programTags() const;
   ~DataPlane();
   DataPlane(const DataPlane&) = delete;
   DataPlane& operator=(const DataPlane&) = delete;

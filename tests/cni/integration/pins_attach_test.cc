@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/bpf_info.hpp"
 #include "support/require_root.hpp"
 #include "support/scoped.hpp"
 #include "support/shell.hpp"
@@ -22,17 +23,6 @@ namespace {
 bool exists(const std::string& path) {
   struct stat st {};
   return stat(path.c_str(), &st) == 0;
-}
-
-uint32_t pinnedLinkId(const std::string& pin) {
-  const int fd = bpf_obj_get(pin.c_str());
-  bpf_link_info info{};
-  uint32_t len = sizeof(info);
-  const bool known = fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
-  if (fd >= 0) {
-    close(fd);
-  }
-  return known ? info.id : 0;
 }
 
 std::unique_ptr<DataPlane> loadPinned(const std::string& root, bool* loadedNow = nullptr) {
@@ -110,7 +100,8 @@ TEST(PinsTest, OpenPinnedRejectsPinsOfAnotherBuild) {
   close(wrong);
   auto reopened = DataPlane::openPinned(root.path());
   ASSERT_FALSE(reopened.ok());
-  EXPECT_NE(reopened.error().message.find("incompatible"), std::string::npos)
+  EXPECT_EQ(reopened.error().code, kPinsOfAnotherAbi);
+  EXPECT_NE(reopened.error().message.find("another ABI"), std::string::npos)
       << reopened.error().message;
 }
 
@@ -199,11 +190,11 @@ TEST(MoveTest, MovesClsactToTcxAndLeavesOthersAlone) {
   EXPECT_NE(runShell("tc qdisc show dev " + veth.name()).out.find("clsact"), std::string::npos);
   // Cut short and redone (a controller killed mid-move): the same end state, and the first
   // move's links are gone, not left beside the new ones.
-  const uint32_t firstLink = pinnedLinkId(linkPinPath(target, TcDirection::kIngress));
+  const uint32_t firstLink = pinnedLinkInfo(linkPinPath(target, TcDirection::kIngress)).id;
   ASSERT_NE(firstLink, 0u);
   ASSERT_TRUE(moveClsactToTcx(target, in, out).ok());
   EXPECT_TRUE(queryAttached(target.ifindex, AttachMode::kTcx)->both());
-  EXPECT_NE(pinnedLinkId(linkPinPath(target, TcDirection::kIngress)), firstLink);
+  EXPECT_NE(pinnedLinkInfo(linkPinPath(target, TcDirection::kIngress)).id, firstLink);
   EXPECT_LT(bpf_link_get_fd_by_id(firstLink), 0);
   ASSERT_TRUE(detachPrograms(target).ok());
   EXPECT_FALSE(queryAttached(target.ifindex, AttachMode::kTcx)->ingress);
