@@ -193,11 +193,12 @@ struct podlens_stream_state {
   __u8 match_mask;      /* candidate header names still matching (bit per name) */
   __u8 message_flags;   /* enum podlens_message_flags */
   __u8 seq_valid;       /* next_seq is known */
-  __u8 fin_seen;        /* this direction sent FIN */
+  __u8 fin_seen;        /* this direction sent FIN (at fin_seq) */
   __u8 pad0;
   __u16 status;         /* host: response status code being read */
   __u16 pad1;
-  __u32 pad2;
+  __u32 fin_seq;        /* host: sequence number of the FIN, where this direction's bytes end
+                           (valid when fin_seen; next_seq can still be behind it) */
 };
 
 /* A request waiting for its response (one pipelining FIFO slot). */

@@ -24,6 +24,7 @@ static_assert(sizeof(podlens_stream_state) == 48);
 static_assert(offsetof(podlens_stream_state, next_seq) == 24);
 static_assert(offsetof(podlens_stream_state, phase) == 32);
 static_assert(offsetof(podlens_stream_state, status) == 40);
+static_assert(offsetof(podlens_stream_state, fin_seq) == 44);
 static_assert(sizeof(podlens_pending_request) == 16 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_pending_request, path) == 16);
 static_assert(sizeof(podlens_conn_state) ==
