@@ -89,6 +89,24 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
   return bpf_map_lookup_elem(&pl_conns, &cur->key);
 }
 
+/*
+ * One CPU at a time per stream. The segments of one flow can be processed on two CPUs at
+ * once (a sender that migrated between CPUs leaves segments in two backlogs on veth), and
+ * the parser state is not made for two writers. bpf_spin_lock cannot be held across the
+ * helper calls of the parse (bpf_skb_load_bytes), so a flag taken with an atomic exchange
+ * guards the stream, and a segment that finds it taken is skipped: its bytes become a gap
+ * for the next segment, since next_seq does not move. The other stream of the connection is
+ * not held back: each writes only its own fields (see struct podlens_conn_state).
+ * Returns 1 when the stream is taken.
+ */
+static __always_inline int stream__take(struct podlens_stream_state *s) {
+  return __sync_lock_test_and_set(&s->busy, 1) == 0;
+}
+
+static __always_inline void stream__release(struct podlens_stream_state *s) {
+  __sync_lock_test_and_set(&s->busy, 0); /* a full barrier: the state writes come first */
+}
+
 /* A segment further behind than this is not a retransmission but a stream we lost track of
  * (state left from an earlier connection on the same tuple, say). */
 #define PODLENS_SEQ_BEHIND_MAX (16u << 20)

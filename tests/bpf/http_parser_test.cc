@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -756,6 +757,10 @@ TEST_P(ParserTest, EmitsExactEventsAndLosses) {
   }
   std::vector<podlens_http_event> events = harness_->takeEvents();
   LossCounters after = harness_->losses();
+  if (std::optional<podlens_conn_state> state = harness_->connection(flow)) {
+    EXPECT_EQ(state->req.busy, 0u) << "a segment left the request stream taken";
+    EXPECT_EQ(state->resp.busy, 0u) << "a segment left the response stream taken";
+  }
 
   ASSERT_EQ(events.size(), c.events.size());
   for (size_t i = 0; i < events.size(); ++i) {
