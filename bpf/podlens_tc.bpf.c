@@ -103,12 +103,19 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (!conn) {
     return TC_ACT_UNSPEC;
   }
+  if (seg.payload_len == 0 && !(seg.flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+    return TC_ACT_UNSPEC; /* a pure ACK: nothing for the parser */
+  }
+  struct podlens_stream_state *s = stream__of(conn, &cur);
+  if (!stream__take(s)) {
+    loss__count(PODLENS_LOSS_CONCURRENT_SEGMENT);
+    return TC_ACT_UNSPEC;
+  }
   /* Policy changes reach open connections too (a query no longer kept is no longer kept). */
   if (conn->capture_flags != sel->capture_flags || conn->policy_id != sel->policy_id) {
     conn->capture_flags = sel->capture_flags;
     conn->policy_id = sel->policy_id;
   }
-  struct podlens_stream_state *s = stream__of(conn, &cur);
   if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
     s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */
   }
@@ -119,7 +126,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
     conn__forget(conn);
     bpf_map_delete_elem(&pl_conns, &cur.key);
+    return TC_ACT_UNSPEC; /* the flag went with the state */
   }
+  stream__release(s);
   return TC_ACT_UNSPEC;
 }
 

@@ -89,6 +89,24 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
   return bpf_map_lookup_elem(&pl_conns, &cur->key);
 }
 
+/*
+ * One CPU at a time per stream. The segments of one flow can be processed on two CPUs at
+ * once (a sender that migrated between CPUs leaves segments in two backlogs on veth), and
+ * the parser state is not made for two writers. bpf_spin_lock cannot be held across the
+ * helper calls of the parse (bpf_skb_load_bytes), so a flag taken with an atomic exchange
+ * guards the stream, and a segment that finds it taken is skipped: its bytes become a gap
+ * for the next segment, since next_seq does not move. The other stream of the connection is
+ * not held back: each writes only its own fields (see struct podlens_conn_state).
+ * Returns 1 when the stream is taken.
+ */
+static __always_inline int stream__take(struct podlens_stream_state *s) {
+  return __sync_lock_test_and_set(&s->busy, 1) == 0;
+}
+
+static __always_inline void stream__release(struct podlens_stream_state *s) {
+  __sync_lock_test_and_set(&s->busy, 0); /* a full barrier: the state writes come first */
+}
+
 /* A segment further behind than this is not a retransmission but a stream we lost track of
  * (state left from an earlier connection on the same tuple, say). */
 #define PODLENS_SEQ_BEHIND_MAX (16u << 20)
@@ -139,7 +157,18 @@ static __always_inline int conn__place_segment(struct podlens_conn_state *conn,
   return 0;
 }
 
-/* FIN/RST bookkeeping after the payload is parsed. Returns 1 when the state can go. */
+/* Has the stream's FIN come, and every byte before it? */
+static __always_inline int stream__ended(const struct podlens_stream_state *s) {
+  return s->fin_seen && s->next_seq == s->fin_seq;
+}
+
+/*
+ * FIN/RST bookkeeping after the payload is parsed; returns 1 when the state can go. A body
+ * until close ends when the stream has every byte up to its FIN, which is not always at the
+ * FIN: the segments of one flow can be processed on two CPUs, and a FIN can overtake the
+ * bytes before it. Then the late segment that reaches the FIN ends the body (its time is the
+ * last byte's), and the state stays until both streams have ended so.
+ */
 static __always_inline int conn__on_close_flags(struct podlens_conn_state *conn,
                                                 struct podlens_stream_state *s,
                                                 const struct tcp_segment *seg,
@@ -147,13 +176,16 @@ static __always_inline int conn__on_close_flags(struct podlens_conn_state *conn,
   if (seg->flags & TCP_FLAG_RST) {
     return 1;
   }
-  if (!(seg->flags & TCP_FLAG_FIN)) {
+  if (seg->flags & TCP_FLAG_FIN) {
+    s->fin_seen = 1;
+    s->fin_seq = seg->seq + seg->payload_len; /* the FIN's own sequence number */
+  }
+  if (!stream__ended(s)) {
     return 0;
   }
-  s->fin_seen = 1;
-  if (!cur->is_request && s->phase == PODLENS_PHASE_BODY_UNTIL_CLOSE) {
+  if (s->phase == PODLENS_PHASE_BODY_UNTIL_CLOSE) { /* response stream only */
     message__complete_response(conn, s, cur, PODLENS_EVENT_ENDED_BY_CLOSE);
     s->phase = PODLENS_PHASE_IDLE;
   }
-  return conn->req.fin_seen && conn->resp.fin_seen;
+  return stream__ended(cur->is_request ? &conn->resp : &conn->req);
 }

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -234,6 +235,41 @@ std::vector<ParserCase> parserCases() {
                         {f.serverFin()}});
        },
        {{PODLENS_METHOD_GET, "/legacy", 200,
+         PODLENS_EVENT_HTTP10 | PODLENS_EVENT_ENDED_BY_CLOSE}}},
+
+      {"response until FIN: the FIN overtakes the last body segment",
+       [](TcpFlow& f) {
+         std::vector<Segment> resp =
+             f.serverSplit("HTTP/1.0 200 OK\r\n\r\n" + std::string(3000, 'u'), {1448, 2896});
+         Segment fin = f.serverFin();
+         return concat({{f.client("GET /late HTTP/1.0\r\n\r\n")},
+                        {resp[0], resp[1], fin, resp[2]}});
+       },
+       {{PODLENS_METHOD_GET, "/late", 200,
+         PODLENS_EVENT_HTTP10 | PODLENS_EVENT_ENDED_BY_CLOSE}}},
+
+      {"both FINs before the last body segment: the state waits for the late bytes",
+       [](TcpFlow& f) {
+         std::vector<Segment> resp =
+             f.serverSplit("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" +
+                               std::string(2000, 'v'),
+                           {1448});
+         Segment serverFin = f.serverFin();
+         return concat({{f.client(request("GET", "/closing"))},
+                        {resp[0], serverFin, f.clientFin(), resp[1]}});
+       },
+       {{PODLENS_METHOD_GET, "/closing", 200, PODLENS_EVENT_ENDED_BY_CLOSE}}},
+
+      {"a FIN after a gap in a body until close: only the late bytes end the response",
+       [](TcpFlow& f) {
+         std::vector<Segment> resp =
+             f.serverSplit("HTTP/1.0 200 OK\r\n\r\n" + std::string(4000, 'w'), {1448, 2896});
+         Segment fin = f.serverFin();
+         // The FIN, then the two late segments: only the second reaches the FIN.
+         return concat({{f.client("GET /gap HTTP/1.0\r\n\r\n")},
+                        {resp[0], fin, resp[1], resp[2]}, {f.clientFin()}});
+       },
+       {{PODLENS_METHOD_GET, "/gap", 200,
          PODLENS_EVENT_HTTP10 | PODLENS_EVENT_ENDED_BY_CLOSE}}},
 
       {"outbound: the pod is the client",
@@ -721,6 +757,10 @@ TEST_P(ParserTest, EmitsExactEventsAndLosses) {
   }
   std::vector<podlens_http_event> events = harness_->takeEvents();
   LossCounters after = harness_->losses();
+  if (std::optional<podlens_conn_state> state = harness_->connection(flow)) {
+    EXPECT_EQ(state->req.busy, 0u) << "a segment left the request stream taken";
+    EXPECT_EQ(state->resp.busy, 0u) << "a segment left the response stream taken";
+  }
 
   ASSERT_EQ(events.size(), c.events.size());
   for (size_t i = 0; i < events.size(); ++i) {

@@ -1,5 +1,6 @@
 #include "bpf_harness.hpp"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
@@ -90,6 +91,35 @@ std::vector<podlens_http_event> BpfHarness::takeEvents() {
   std::vector<podlens_http_event> out;
   out.swap(events_);
   return out;
+}
+
+podlens_conn_key BpfHarness::connKey(const TcpFlow& flow) {
+  podlens_conn_key key{};
+  key.ifindex = kTestIfindex;
+  key.pod_port = flow.podEnd().port;
+  key.peer_port = flow.peerEnd().port;
+  key.family = flow.v6() ? PODLENS_AF_INET6 : PODLENS_AF_INET;
+  int af = flow.v6() ? AF_INET6 : AF_INET;
+  if (inet_pton(af, flow.podEnd().addr.c_str(), key.pod_addr) != 1 ||
+      inet_pton(af, flow.peerEnd().addr.c_str(), key.peer_addr) != 1) {
+    throw std::runtime_error("connKey: bad address in the flow");
+  }
+  return key;
+}
+
+std::optional<podlens_conn_state> BpfHarness::connection(const TcpFlow& flow) const {
+  Result<podlens_conn_state> state = plane_->lookupConnection(connKey(flow));
+  if (!state.ok()) {
+    return std::nullopt;
+  }
+  return std::move(state).value();
+}
+
+void BpfHarness::putConnection(const TcpFlow& flow, const podlens_conn_state& state) {
+  podlens_conn_key key = connKey(flow);
+  if (bpf_map_update_elem(plane_->connsFd(), &key, &state, BPF_EXIST) != 0) {
+    throw std::runtime_error("putConnection " + toString(key) + ": " + std::strerror(errno));
+  }
 }
 
 LossCounters BpfHarness::losses() const { return orThrow(plane_->readLosses(), "losses"); }

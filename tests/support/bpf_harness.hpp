@@ -4,6 +4,7 @@
 #include <podlens/dataplane.hpp>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "packet_builder.hpp"
@@ -31,6 +32,11 @@ class BpfHarness {
   // Events submitted since the last call.
   std::vector<podlens_http_event> takeEvents();
   LossCounters losses() const;
+  // flow's pl_conns key on kTestIfindex, its state (nullopt when there is none), and a
+  // write of that state (the entry must exist): for tests that stage what another CPU does.
+  static podlens_conn_key connKey(const TcpFlow& flow);
+  std::optional<podlens_conn_state> connection(const TcpFlow& flow) const;
+  void putConnection(const TcpFlow& flow, const podlens_conn_state& state);
   DataPlane& plane() { return *plane_; }
 
  private:

@@ -69,6 +69,11 @@ class TcpFlow {
   std::vector<Segment> clientSplit(std::string_view bytes, const std::vector<size_t>& cuts);
   std::vector<Segment> serverSplit(std::string_view bytes, const std::vector<size_t>& cuts);
 
+  // The observed pod's end of the connection and its peer's.
+  const Endpoint& podEnd() const { return podIsServer_ ? server_ : client_; }
+  const Endpoint& peerEnd() const { return podIsServer_ ? client_ : server_; }
+  bool v6() const { return v6_; }
+
   uint32_t clientSeq() const { return clientSeq_; }
   uint32_t serverSeq() const { return serverSeq_; }
 

@@ -22,6 +22,7 @@ TEST(Abi, LossReasonNamesAreUniqueAndComplete) {
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_RINGBUF_FULL), "ringbuf_full");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_SEQ_GAP), "seq_gap");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_CHUNK_FRAMING), "chunk_framing");
+  EXPECT_EQ(lossReasonName(PODLENS_LOSS_CONCURRENT_SEGMENT), "concurrent_segment");
 }
 
 TEST(Abi, PhaseNamesCoverEveryPhase) {

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 1
+#define PODLENS_ABI_VERSION 2
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -96,7 +96,9 @@ enum podlens_loss_reason {
   PODLENS_LOSS_MESSAGE_TRUNCATED = 13, /* the connection closed or was replaced inside a
                                          start line or header block no other reason counts
                                          (a request's, or a response's with none waiting) */
-  PODLENS_LOSS__COUNT = 14,
+  PODLENS_LOSS_CONCURRENT_SEGMENT = 14, /* a segment found its stream being processed by
+                                           another CPU: skipped (a gap for the next one) */
+  PODLENS_LOSS__COUNT = 15,
 };
 
 /* podlens_selectors key. Written only by user space, read by BPF. */
@@ -179,7 +181,8 @@ enum podlens_message_flags {
   PODLENS_MSG_TRANSFER_ENCODING = 1 << 6, /* a Transfer-Encoding header was read */
 };
 
-/* Parser state of one direction of a connection. Written only by that direction's packets. */
+/* Parser state of one direction of a connection. Written only by that direction's packets,
+ * one CPU at a time (busy). */
 struct podlens_stream_state {
   __u64 body_remaining; /* host: body bytes still to skip (PHASE_BODY_LENGTH) */
   __u64 value;          /* host: number being read (Content-Length) */
@@ -193,11 +196,15 @@ struct podlens_stream_state {
   __u8 match_mask;      /* candidate header names still matching (bit per name) */
   __u8 message_flags;   /* enum podlens_message_flags */
   __u8 seq_valid;       /* next_seq is known */
-  __u8 fin_seen;        /* this direction sent FIN */
+  __u8 fin_seen;        /* this direction sent FIN (at fin_seq) */
   __u8 pad0;
   __u16 status;         /* host: response status code being read */
   __u16 pad1;
-  __u32 pad2;
+  __u32 fin_seq;        /* host: sequence number of the FIN, where this direction's bytes end
+                           (valid when fin_seen; next_seq can still be behind it) */
+  __u64 busy;           /* 1 while a CPU processes a segment of this stream (atomic exchange;
+                           64 bits: 32-bit BPF atomics need clang -mcpu=v3): one flow's
+                           segments can be processed on two CPUs at once */
 };
 
 /* A request waiting for its response (one pipelining FIFO slot). */

@@ -20,17 +20,21 @@ static_assert(sizeof(podlens_conn_key) == 44);
 static_assert(offsetof(podlens_conn_key, family) == 8);
 static_assert(offsetof(podlens_conn_key, pod_addr) == 12);
 static_assert(offsetof(podlens_conn_key, peer_addr) == 28);
-static_assert(sizeof(podlens_stream_state) == 48);
+static_assert(sizeof(podlens_stream_state) == 56);
 static_assert(offsetof(podlens_stream_state, next_seq) == 24);
 static_assert(offsetof(podlens_stream_state, phase) == 32);
 static_assert(offsetof(podlens_stream_state, status) == 40);
+static_assert(offsetof(podlens_stream_state, fin_seq) == 44);
+static_assert(offsetof(podlens_stream_state, busy) == 48);  // 8-aligned: a BPF atomic
 static_assert(sizeof(podlens_pending_request) == 16 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_pending_request, path) == 16);
 static_assert(sizeof(podlens_conn_state) ==
               2 * sizeof(podlens_stream_state) + 16 +
                   (PODLENS_PENDING_MAX + 1) * sizeof(podlens_pending_request));
-static_assert(offsetof(podlens_conn_state, head) == 96);
-static_assert(offsetof(podlens_conn_state, pending) == 112);
+static_assert(offsetof(podlens_conn_state, resp) == 56);
+static_assert(offsetof(podlens_conn_state, head) == 112);
+static_assert(offsetof(podlens_conn_state, pending) == 128);
+static_assert(sizeof(podlens_conn_state) == 688);
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);
 static_assert(offsetof(podlens_http_event, status) == 32);
