@@ -189,6 +189,14 @@ int main(int argc, char** argv) {
     bodyRuns.push_back(h.timeRun(upload.client(bodyChunk), 1));
   }
 
+  std::vector<uint32_t> ackRuns;  // a pure ACK on a selected, open connection
+  {
+    TcpFlow flow({"10.9.0.2", 50007}, {"10.9.0.1", 8080}, true);
+    h.runAll({flow.clientSyn(), flow.serverSynAck()});
+    for (int i = 0; i < singles; ++i) {
+      ackRuns.push_back(h.timeRun(flow.client("", kAck), 1));
+    }
+  }
   std::vector<uint32_t> chunkedBodyRuns = timeChunkedBody(h, 50004, singles);
   std::vector<uint32_t> chunkedRuns, pipelinedRequestRuns, pipelinedResponseRuns;
   {
@@ -219,6 +227,7 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows = {
       {"unselected packet", unselectedRepeat, unselectedRepeat - nullRepeat, 50},
+      {"pure ACK (selected connection)", median(ackRuns), median(ackRuns) - nullSingle, 0},
       {"selected body packet", median(bodyRuns), median(bodyRuns) - nullSingle, 0},
       {"request header packet (curl-like)", median(requestRuns),
        median(requestRuns) - nullSingle, 300},

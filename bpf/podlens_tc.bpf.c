@@ -73,6 +73,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (decode_segment(skb, &seg) < 0) {
     return TC_ACT_UNSPEC;
   }
+  if (seg.payload_len == 0 && !(seg.flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
+    return TC_ACT_UNSPEC; /* a pure ACK: nothing for the parser, no lookup needed */
+  }
   __u16 pod_port = from_pod ? seg.src_port : seg.dst_port;
   __u16 peer_port = from_pod ? seg.dst_port : seg.src_port;
   if (!port_filter__may_match(pod_port, peer_port)) {
@@ -102,9 +105,6 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   struct podlens_conn_state *conn = conn__lookup_or_create(skb, &seg, sel, direction, &cur);
   if (!conn) {
     return TC_ACT_UNSPEC;
-  }
-  if (seg.payload_len == 0 && !(seg.flags & (TCP_FLAG_SYN | TCP_FLAG_FIN | TCP_FLAG_RST))) {
-    return TC_ACT_UNSPEC; /* a pure ACK: nothing for the parser */
   }
   struct podlens_stream_state *s = stream__of(conn, &cur);
   if (!stream__take(s)) {
