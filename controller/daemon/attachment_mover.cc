@@ -27,11 +27,12 @@ AttachmentMover::AttachmentMover(const DataPlane& plane, std::string bpffsRoot,
       records_(std::move(stateDir)),
       kernelHasTcx_(kernelHasTcx) {}
 
-void AttachmentMover::run(Clock::time_point now, std::chrono::milliseconds budget) {
+void AttachmentMover::run(Clock::time_point now, std::chrono::milliseconds budget,
+                          const std::vector<PodRecord>& records) {
   const auto deadline = Clock::now() + budget;
   size_t pending = 0;
   std::map<std::string, Backoff> backoff;  // of attachments still listed: the rest are gone
-  for (const PodRecord& record : records_.list().records) {
+  for (const PodRecord& record : records) {
     if (!record.movePending() || !hostVethStillThere(record)) {
       continue;  // a stale record waits for DEL or GC, not for a move
     }

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace podlens::daemon {
 
@@ -29,7 +30,12 @@ class AttachmentMover {
   // Moves pending attachments until `budget` is spent (the rest wait for the next pass, so
   // policy changes are not held up behind a burst of new pods). A failed move is retried with
   // a growing back-off, from 1 s up to 5 min; the pod stays observed through clsact meanwhile.
-  void run(Clock::time_point now, std::chrono::milliseconds budget);
+  void run(Clock::time_point now, std::chrono::milliseconds budget,
+           const std::vector<PodRecord>& records);
+  // The same over the records listed now.
+  void run(Clock::time_point now, std::chrono::milliseconds budget) {
+    run(now, budget, records_.list().records);
+  }
 
   uint64_t moved() const { return moved_.load(std::memory_order_relaxed); }
   uint64_t failed() const { return failed_.load(std::memory_order_relaxed); }

@@ -75,7 +75,7 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
   auto* kubernetes = dynamic_cast<kube::KubernetesPolicySource*>(source->get());
   Controller* raw = self.get();
   self->reconciler_ = std::make_unique<Reconciler>(
-      *self->plane_, *self->metrics_, std::move(*source), options.stateDir,
+      *self->plane_, *self->metrics_, std::move(*source),
       options.podGracePeriod, [raw](std::shared_ptr<const NodeView> view) {
         std::lock_guard lock(raw->mutex_);
         raw->view_ = std::move(view);
@@ -149,12 +149,13 @@ int Controller::runUntilSignal(const sigset_t& signals) {
 }
 
 void Controller::reconcileOnce() {
+  const PodRecordList records = records_.list();  // read once for both
   // Half of a pass's interval at most, so policy changes are not held up behind new pods.
-  mover_->run(AttachmentMover::Clock::now(), options_.resyncInterval / 2);
+  mover_->run(AttachmentMover::Clock::now(), options_.resyncInterval / 2, records.records);
   if (!reconciler_->sourceSynced()) {
     return;  // not ready: selectors stay as the last instance left them
   }
-  auto report = reconciler_->step(Reconciler::Clock::now());
+  auto report = reconciler_->step(Reconciler::Clock::now(), records);
   if (!report) {
     reconcileErrors_.fetch_add(1, std::memory_order_relaxed);
     spdlog::error("reconcile: {}", report.error().message);

@@ -24,16 +24,15 @@ controller::SelectorMap currentSelectors(const DataPlane& plane) {
 }  // namespace
 
 Reconciler::Reconciler(DataPlane& plane, controller::Aggregator& metrics,
-                       std::unique_ptr<PolicySource> policies, std::string stateDir,
+                       std::unique_ptr<PolicySource> policies,
                        std::chrono::seconds gracePeriod, ViewSink publishView)
     : plane_(plane),
       metrics_(metrics),
       policies_(std::move(policies)),
       publishView_(std::move(publishView)),
-      records_(std::move(stateDir)),
       gracePeriod_(gracePeriod) {}
 
-Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
+Result<ReconcileReport> Reconciler::step(Clock::time_point now, const PodRecordList& records) {
   ReconcileReport report;
   controller::PolicySnapshot snapshot = policies_->snapshot();
   report.policies = snapshot.policies.size();
@@ -45,7 +44,7 @@ Result<ReconcileReport> Reconciler::step(Clock::time_point now) {
   }
 
   std::vector<std::string> problems = snapshot.errors;
-  std::vector<Pod> pods = livePods(snapshot, problems, report);
+  std::vector<Pod> pods = livePods(snapshot, records, problems, report);
   auto table = std::make_shared<const controller::PolicyTable>(snapshot.policies);
   controller::SelectorPlan plan = controller::planSelectors(pods, *table);
   report.selectorConflicts = plan.conflicts.size();
@@ -81,6 +80,7 @@ std::shared_ptr<const NodeView> Reconciler::makeView(
 }
 
 std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot,
+                                      const PodRecordList& records,
                                       std::vector<std::string>& problems,
                                       ReconcileReport& report) {
   // Join: podlens-cni's record to the pod it names, by uid (K8S_POD_UID) when both have one,
@@ -101,10 +101,9 @@ std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot
                    (record.uid.empty() || it->second->uid.empty() || it->second->uid == record.uid);
     return sameUid ? it->second : nullptr;
   };
-  PodRecordList list = records_.list();
-  problems.insert(problems.end(), list.errors.begin(), list.errors.end());
+  problems.insert(problems.end(), records.errors.begin(), records.errors.end());
   std::vector<Pod> pods;
-  for (const PodRecord& record : list.records) {
+  for (const PodRecord& record : records.records) {
     if (!hostVethStillThere(record)) {  // its ifindex may be another pod's by now
       ++report.stalePods;
       continue;

@@ -38,16 +38,18 @@ class Reconciler {
   // Pods are interned in `metrics` (their series ids) as they appear. Each step hands the new
   // view to publishView before it writes the selectors.
   Reconciler(DataPlane& plane, controller::Aggregator& metrics,
-             std::unique_ptr<PolicySource> policies, std::string stateDir,
+             std::unique_ptr<PolicySource> policies,
              std::chrono::seconds gracePeriod, ViewSink publishView);
 
   // Reads what changed, publishes the new view, writes the selector diff. Errors of single files
   // or records are logged and counted, never fatal; an Error means the map could not be written.
-  Result<ReconcileReport> step(Clock::time_point now);
+  // `records` is podlens-cni's pod records as listed for this pass.
+  Result<ReconcileReport> step(Clock::time_point now, const PodRecordList& records);
   bool sourceSynced() const { return policies_->synced(); }
 
  private:
   std::vector<controller::Pod> livePods(const controller::PolicySnapshot& snapshot,
+                                        const PodRecordList& records,
                                         std::vector<std::string>& problems,
                                         ReconcileReport& report);
   std::shared_ptr<const NodeView> makeView(const std::vector<controller::Pod>& pods,
@@ -62,7 +64,6 @@ class Reconciler {
   controller::Aggregator& metrics_;
   std::unique_ptr<PolicySource> policies_;
   ViewSink publishView_;
-  PodRecordStore records_;
   std::chrono::seconds gracePeriod_;
   std::map<std::string, PodRef> knownPods_;  // by "ns/name"
   std::map<std::string, std::pair<PodRef, Clock::time_point>> deletedPods_;  // → expiry
