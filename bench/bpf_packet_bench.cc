@@ -21,6 +21,7 @@
 // way (repeat for repeat, single for single). Needs root. Usage: bpf_packet_bench [--smoke]
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -152,6 +153,16 @@ Accuracy measureAccuracy(BpfHarness& h, size_t transactions) {
 
 int main(int argc, char** argv) {
   bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
+  if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) {
+    BpfHarness h;
+    h.select(8080, PODLENS_DIR_INBOUND);
+    size_t events = 0;
+    std::vector<uint32_t> requests, responses;
+    timeTransactions(h, 50001, kRequest, std::atoi(argv[2]), &requests, &responses, &events);
+    std::printf("request %.0f ns, response %.0f ns (raw), %zu events\n", median(requests),
+                median(responses), events);
+    return 0;
+  }
   const uint32_t repeat = smoke ? 10000 : 2000000;
   const int singles = smoke ? 2000 : 100000;
 

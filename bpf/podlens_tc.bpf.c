@@ -12,32 +12,67 @@
 /* Parse steps allowed per skb; each feeds up to PODLENS_PARSE_CHUNK bytes or skips a body. */
 #define PODLENS_MAX_PARSE_STEPS 512
 
-/* Could a selector name this packet? One array read answers "no" for most packets. */
-static __always_inline int port_filter__may_match(__u16 pod_port, __u16 peer_port) {
+/* Could a selector name this packet? One array read answers "no" for most packets. Also
+ * reads the selectors' generation (*generation), before any selector is looked up. */
+static __always_inline int port_filter__may_match(__u16 pod_port, __u16 peer_port,
+                                                  __u32 *generation) {
   __u32 zero = 0;
   struct podlens_port_filter *filter = bpf_map_lookup_elem(&pl_ports, &zero);
   if (!filter) {
-    return 1;
+    return 0;
   }
   __u64 pod_bit = filter->words[(pod_port >> 6) & 1023] >> (pod_port & 63);
   __u64 peer_bit = filter->words[(peer_port >> 6) & 1023] >> (peer_port & 63);
+  *generation = (__u32)filter->selectors_generation;
   return (pod_bit | peer_bit) & 1;
 }
 
 /* One selector lookup per direction the pod can play; most packets stop here. */
-static __always_inline struct podlens_selector_value *
-selector__match(__u32 ifindex, __u16 pod_port, __u16 peer_port, __u8 *direction) {
+static __always_inline int selector__match(__u32 ifindex, __u16 pod_port, __u16 peer_port,
+                                           struct selection *out) {
   struct podlens_selector_key key = {
       .ifindex = ifindex, .port = pod_port, .direction = PODLENS_DIR_INBOUND};
   struct podlens_selector_value *sel = bpf_map_lookup_elem(&pl_selectors, &key);
-  if (sel) {
-    *direction = PODLENS_DIR_INBOUND;
-    return sel;
+  out->direction = PODLENS_DIR_INBOUND;
+  if (!sel) {
+    key.port = peer_port;
+    key.direction = PODLENS_DIR_OUTBOUND;
+    out->direction = PODLENS_DIR_OUTBOUND;
+    sel = bpf_map_lookup_elem(&pl_selectors, &key);
   }
-  key.port = peer_port;
-  key.direction = PODLENS_DIR_OUTBOUND;
-  *direction = PODLENS_DIR_OUTBOUND;
-  return bpf_map_lookup_elem(&pl_selectors, &key);
+  if (!sel || sel->protocol != PODLENS_PROTO_HTTP1) {
+    return -1;
+  }
+  out->capture_flags = sel->capture_flags;
+  out->policy_id = sel->policy_id;
+  return 0;
+}
+
+/*
+ * The selection of a packet whose connection state is conn (NULL when it has none). A state
+ * that cached its selection at the current generation of pl_selectors answers without a
+ * lookup; otherwise the selectors decide, and the state is brought up to date, so policy
+ * changes reach open connections too. Returns -1 when no selector names the packet.
+ */
+static __always_inline int selection__of(struct podlens_conn_state *conn, __u32 generation,
+                                         __u32 ifindex, __u16 pod_port, __u16 peer_port,
+                                         struct selection *out) {
+  if (conn && conn->selector_generation == generation) {
+    out->direction = conn->direction;
+    out->capture_flags = conn->capture_flags;
+    out->policy_id = conn->policy_id;
+    return 0;
+  }
+  if (selector__match(ifindex, pod_port, peer_port, out) < 0) {
+    return -1;
+  }
+  if (conn) {
+    conn->direction = out->direction;
+    conn->capture_flags = out->capture_flags;
+    conn->policy_id = out->policy_id;
+    conn->selector_generation = generation;
+  }
+  return 0;
 }
 
 static __always_inline int decode_segment(struct __sk_buff *skb, struct tcp_segment *seg) {
@@ -78,21 +113,13 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
   __u16 pod_port = from_pod ? seg.src_port : seg.dst_port;
   __u16 peer_port = from_pod ? seg.dst_port : seg.src_port;
-  if (!port_filter__may_match(pod_port, peer_port)) {
+  __u32 generation = 0;
+  if (!port_filter__may_match(pod_port, peer_port, &generation)) {
     return TC_ACT_UNSPEC;
   }
-  __u8 direction;
-  struct podlens_selector_value *sel = selector__match(skb->ifindex, pod_port, peer_port,
-                                                       &direction);
-  if (!sel || sel->protocol != PODLENS_PROTO_HTTP1) {
-    return TC_ACT_UNSPEC;
-  }
-
   struct parse_cursor cur = {
       .payload_off = seg.payload_off,
       .payload_len = seg.payload_len,
-      /* Requests flow towards a server pod and away from a client pod. */
-      .is_request = (direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod,
       .scan_left = PODLENS_RESYNC_SCAN_MAX,
       .key = {.ifindex = skb->ifindex,
               .pod_port = pod_port,
@@ -102,7 +129,14 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (packet__conn_addrs(skb, &seg, from_pod, &cur.key) < 0) {
     return TC_ACT_UNSPEC;
   }
-  struct podlens_conn_state *conn = conn__lookup_or_create(skb, &seg, sel, direction, &cur);
+  struct podlens_conn_state *conn = bpf_map_lookup_elem(&pl_conns, &cur.key);
+  struct selection sel;
+  if (selection__of(conn, generation, skb->ifindex, pod_port, peer_port, &sel) < 0) {
+    return TC_ACT_UNSPEC;
+  }
+  /* Requests flow towards a server pod and away from a client pod. */
+  cur.is_request = (sel.direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod;
+  conn = conn__lookup_or_create(skb, conn, &seg, &sel, generation, &cur);
   if (!conn) {
     return TC_ACT_UNSPEC;
   }
@@ -110,11 +144,6 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (!stream__take(s)) {
     loss__count(PODLENS_LOSS_CONCURRENT_SEGMENT);
     return TC_ACT_UNSPEC;
-  }
-  /* Policy changes reach open connections too (a query no longer kept is no longer kept). */
-  if (conn->capture_flags != sel->capture_flags || conn->policy_id != sel->policy_id) {
-    conn->capture_flags = sel->capture_flags;
-    conn->policy_id = sel->policy_id;
   }
   if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
     s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */

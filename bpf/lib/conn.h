@@ -38,15 +38,22 @@ __noinline int conn__forget(struct podlens_conn_state *conn) {
   return 0;
 }
 
+/* What a selector says about a packet: the pod's role and the capture options. */
+struct selection {
+  __u8 direction;
+  __u8 capture_flags;
+  __u32 policy_id;
+};
+
 /*
- * Finds the state of a selected connection, creating it on SYN or on the first bytes of a
- * request. Returns NULL when the segment is not worth state (pure ACKs of unknown flows).
+ * The state of a selected connection (conn, as looked up), created on SYN or on the first
+ * bytes of a request. Returns NULL when the segment is not worth state (pure ACKs of unknown
+ * flows).
  */
 static __always_inline struct podlens_conn_state *
-conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
-                       const struct podlens_selector_value *sel, __u8 direction,
-                       struct parse_cursor *cur) {
-  struct podlens_conn_state *conn = bpf_map_lookup_elem(&pl_conns, &cur->key);
+conn__lookup_or_create(struct __sk_buff *skb, struct podlens_conn_state *conn,
+                       const struct tcp_segment *seg, const struct selection *sel,
+                       __u32 generation, struct parse_cursor *cur) {
   int syn = seg->flags & TCP_FLAG_SYN;
   int fresh_syn = syn && !(seg->flags & TCP_FLAG_ACK) && cur->is_request;
   if (conn && !fresh_syn) {
@@ -74,10 +81,12 @@ conn__lookup_or_create(struct __sk_buff *skb, const struct tcp_segment *seg,
   }
   struct podlens_conn_state *fresh = &scratch->fresh_conn;
   __builtin_memset(fresh, 0, sizeof(*fresh));
-  fresh->direction = direction;
+  fresh->direction = sel->direction;
   fresh->capture_flags = sel->capture_flags;
   fresh->policy_id = sel->policy_id;
-  fresh->server_port = direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
+  fresh->selector_generation = generation;
+  fresh->server_port =
+      sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
   fresh->req.seq_valid = 1;
   fresh->req.next_seq = fresh_syn ? seg->seq + 1 : seg->seq;
   /* A new SYN replaces whatever a previous connection on the same tuple left. */

@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -86,19 +87,18 @@ int DataPlane::portsFd() const { return fds_.ports; }
 Status DataPlane::putSelector(const podlens_selector_key& key,
                               const podlens_selector_value& value) {
   // The port bit goes first so the kernel never sees a selector its filter hides.
-  const uint32_t zero = 0;
-  auto filter = std::make_unique<podlens_port_filter>();
-  if (bpf_map_lookup_elem(portsFd(), &zero, filter.get()) != 0) {
-    return errnoError("reading the port filter", errno);
+  auto filter = readPortFilter();
+  if (!filter) {
+    return filter.error();
   }
-  filter->words[key.port / 64] |= 1ULL << (key.port % 64);
-  if (bpf_map_update_elem(portsFd(), &zero, filter.get(), BPF_ANY) != 0) {
-    return errnoError("writing the port filter", errno);
+  (*filter)->words[key.port / 64] |= 1ULL << (key.port % 64);
+  if (auto status = writePortFilter(**filter); !status) {
+    return status;
   }
   if (bpf_map_update_elem(selectorsFd(), &key, &value, BPF_ANY) != 0) {
     return errnoError("writing selector " + toString(key), errno);
   }
-  return ok();
+  return publishSelectorChange(std::move(*filter));
 }
 
 Status DataPlane::deleteSelector(const podlens_selector_key& key) {
@@ -109,20 +109,44 @@ Status DataPlane::deleteSelector(const podlens_selector_key& key) {
 }
 
 Status DataPlane::rebuildPortFilter() {
-  auto filter = std::make_unique<podlens_port_filter>();
+  auto filter = readPortFilter();
+  if (!filter) {
+    return filter.error();
+  }
+  std::fill(std::begin((*filter)->words), std::end((*filter)->words), 0);
   podlens_selector_key key{};
   podlens_selector_key next{};
   const void* prev = nullptr;
   while (bpf_map_get_next_key(selectorsFd(), prev, &next) == 0) {
-    filter->words[next.port / 64] |= 1ULL << (next.port % 64);
+    (*filter)->words[next.port / 64] |= 1ULL << (next.port % 64);
     key = next;
     prev = &key;
   }
+  return publishSelectorChange(std::move(*filter));
+}
+
+Result<std::unique_ptr<podlens_port_filter>> DataPlane::readPortFilter() const {
   const uint32_t zero = 0;
-  if (bpf_map_update_elem(portsFd(), &zero, filter.get(), BPF_ANY) != 0) {
+  auto filter = std::make_unique<podlens_port_filter>();
+  if (bpf_map_lookup_elem(portsFd(), &zero, filter.get()) != 0) {
+    return errnoError("reading the port filter", errno);
+  }
+  return filter;
+}
+
+Status DataPlane::writePortFilter(const podlens_port_filter& filter) {
+  const uint32_t zero = 0;
+  if (bpf_map_update_elem(portsFd(), &zero, &filter, BPF_ANY) != 0) {
     return errnoError("writing the port filter", errno);
   }
   return ok();
+}
+
+// Written after pl_selectors itself: a connection that cached its selector at the old
+// generation looks it up again on its next packet.
+Status DataPlane::publishSelectorChange(std::unique_ptr<podlens_port_filter> filter) {
+  filter->selectors_generation++;
+  return writePortFilter(*filter);
 }
 
 Result<LossCounters> DataPlane::readLosses() const {

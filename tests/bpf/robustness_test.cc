@@ -155,5 +155,35 @@ TEST(Robustness, SelectorChangesReachOpenConnections) {
   EXPECT_EQ(events[1].policy_id, 2u);
 }
 
+// Open connections cache their selection until pl_selectors changes: a removed selector
+// silences them from their next packet on, and a selector put back is seen again (after the
+// gap the unobserved transaction left: counted, then resynchronised).
+TEST(Robustness, RemovedSelectorSilencesOpenConnections) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h;
+  h.select(8080, PODLENS_DIR_INBOUND, 0, /*policyId=*/3);
+  TcpFlow flow({"10.6.0.2", 44002}, {"10.6.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(simpleRequest("/a")),
+            flow.server(kOkResponse)});
+  ASSERT_EQ(h.takeEvents().size(), 1u);
+
+  podlens_selector_key key{};
+  key.ifindex = kTestIfindex;
+  key.port = 8080;
+  key.direction = PODLENS_DIR_INBOUND;
+  ASSERT_TRUE(h.plane().deleteSelector(key).ok());
+  h.runAll({flow.client(simpleRequest("/b")), flow.server(kOkResponse)});
+  EXPECT_TRUE(h.takeEvents().empty());
+
+  h.select(8080, PODLENS_DIR_INBOUND, 0, /*policyId=*/4);
+  h.runAll({flow.client(simpleRequest("/c")), flow.server(kOkResponse),
+            flow.client(simpleRequest("/d")), flow.server(kOkResponse)});
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(eventPath(events.back()), "/d");
+  EXPECT_EQ(events.back().policy_id, 4u);
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_SEQ_GAP], 2u);  // one per stream
+}
+
 }  // namespace
 }  // namespace podlens::test

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 2
+#define PODLENS_ABI_VERSION 3
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -121,6 +121,9 @@ struct podlens_selector_value {
 /* pl_ports value: bit p of the bitmap is set when some selector names port p (host order). */
 struct podlens_port_filter {
   __u64 words[65536 / 64]; /* host: port p is bit (p % 64) of words[p / 64] */
+  __u64 selectors_generation; /* host: user space adds 1 after every change to pl_selectors.
+                                 A connection whose state holds the current generation uses
+                                 the selector it cached instead of looking it up again. */
 };
 
 /*
@@ -233,6 +236,9 @@ struct podlens_conn_state {
   __u8 capture_flags; /* enum podlens_capture_flags (from the selector) */
   __u16 server_port;  /* host */
   __u32 policy_id;    /* host */
+  __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
+                                policy_id were read at */
+  __u32 pad0;
   struct podlens_pending_request pending[PODLENS_PENDING_MAX + 1];
 };
 

@@ -14,7 +14,8 @@ static_assert(sizeof(podlens_selector_key) == 8);
 static_assert(offsetof(podlens_selector_key, port) == 4);
 static_assert(offsetof(podlens_selector_key, direction) == 6);
 static_assert(sizeof(podlens_selector_value) == 8);
-static_assert(sizeof(podlens_port_filter) == 8192);
+static_assert(sizeof(podlens_port_filter) == 8200);
+static_assert(offsetof(podlens_port_filter, selectors_generation) == 8192);
 static_assert(offsetof(podlens_selector_value, policy_id) == 4);
 static_assert(sizeof(podlens_conn_key) == 44);
 static_assert(offsetof(podlens_conn_key, family) == 8);
@@ -29,12 +30,13 @@ static_assert(offsetof(podlens_stream_state, busy) == 48);  // 8-aligned: a BPF 
 static_assert(sizeof(podlens_pending_request) == 16 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_pending_request, path) == 16);
 static_assert(sizeof(podlens_conn_state) ==
-              2 * sizeof(podlens_stream_state) + 16 +
+              2 * sizeof(podlens_stream_state) + 24 +
                   (PODLENS_PENDING_MAX + 1) * sizeof(podlens_pending_request));
 static_assert(offsetof(podlens_conn_state, resp) == 56);
 static_assert(offsetof(podlens_conn_state, head) == 112);
-static_assert(offsetof(podlens_conn_state, pending) == 128);
-static_assert(sizeof(podlens_conn_state) == 688);
+static_assert(offsetof(podlens_conn_state, selector_generation) == 128);
+static_assert(offsetof(podlens_conn_state, pending) == 136);
+static_assert(sizeof(podlens_conn_state) == 696);
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);
 static_assert(offsetof(podlens_http_event, status) == 32);

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -122,6 +121,9 @@ class DataPlane {
   };
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);
+  Result<std::unique_ptr<podlens_port_filter>> readPortFilter() const;
+  Status writePortFilter(const podlens_port_filter& filter);
+  Status publishSelectorChange(std::unique_ptr<podlens_port_filter> filter);
 
   podlens_tc* skeleton_;  // null when opened from pins
   Fds fds_;
