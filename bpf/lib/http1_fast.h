@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Line-at-a-time fast path of the HTTP/1.x parser. When a whole line lies in the loaded
- * chunk, it is handled with word operations: one SWAR pass over the chunk marks newlines,
- * spaces and path terminators in bit masks (a bit per byte), and lines are classified by
- * comparing lower-cased words. Whatever it is not sure of (a line split across segments, anything
+ * Line-at-a-time fast path of the HTTP/1.x parser. Up to PODLENS_WINDOW payload bytes are
+ * loaded once into scratch (the window) and one SWAR pass marks their control bytes in a bit
+ * mask; then every whole line in the window is handled with word operations: start lines,
+ * header names compared as lower-cased words, lines nobody needs skipped at once. Whatever
+ * it is not sure of (a line split across segments, a control byte inside a line, anything
  * unusual) it leaves to the byte-level state machine of http1_parse.h, which stays the
  * reference: both must leave the stream in the same state.
  */
@@ -26,6 +27,14 @@
 #define WORD_ON_ 0x3a6e6fULL                 /* "on:" */
 #define WORD_HTTP1_ 0x2e312f50545448ULL      /* "HTTP/1." (not lower-cased) */
 #define MASK_BYTES(n) ((n) >= 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
+
+/* Bytes below this are line ends (LF, CR) or other controls the fast path leaves alone. */
+#define FAST_CONTROL_BELOW 0x0e
+/* Header names the fast path tells apart need this many bytes ("transfer-encoding:"). */
+#define FAST_NAME_BYTES 18
+
+/* Index of a window byte: a bound the verifier sees (a word read from it stays inside). */
+#define WIN_INDEX(i) ((i) & (PODLENS_WINDOW - 1))
 
 /* Index of the lowest set bit of v (v != 0), by de Bruijn multiplication. */
 static const __u8 debruijn_ctz64[64] = {
@@ -53,100 +62,174 @@ static __always_inline __u64 swar__below(__u64 x, __u8 n) {
   return ~(((x & SWAR_LOW7) + SWAR_ONES * (0x80 - n)) | x) & SWAR_HIGH;
 }
 
-static __always_inline void mask__set_word(struct mask128 *m, int w, __u64 bits) {
-  if (w < 8) {
-    m->lo |= bits << (8 * w);
-  } else {
-    m->hi |= bits << (8 * (w - 8));
-  }
-}
+/* Index of the first byte flagged (high bit set) in flags != 0. */
+static __always_inline __u32 swar__first(__u64 flags) { return ctz64(flags) >> 3; }
 
-static __always_inline void mask__limit(struct mask128 *m, __u32 n) {
-  m->lo &= n >= 64 ? ~0ULL : ((1ULL << n) - 1);
-  m->hi &= n >= 128 ? ~0ULL : (n > 64 ? ((1ULL << (n - 64)) - 1) : 0);
-}
-
-/* First index >= from whose bit is set, or PODLENS_PARSE_CHUNK. */
-static __always_inline __u32 mask__next(const struct mask128 *m, __u32 from) {
-  if (from < 64) {
-    __u64 rest = m->lo >> from;
-    if (rest) {
-      return from + ctz64(rest);
-    }
-    from = 64;
-  }
-  __u64 rest = from < 128 ? m->hi >> (from - 64) : 0;
-  return rest ? from + ctz64(rest) : PODLENS_PARSE_CHUNK;
-}
-
-/* Marks the newlines of the chunk in scratch->masks, and the request-line masks when a
- * request line comes next. */
-static __always_inline void chunk__masks(struct podlens_scratch *scratch, __u32 n,
-                                         int request_line, int keep_query) {
-  const __u8 *chunk = scratch->chunk;
-  struct chunk_masks *m = &scratch->masks;
-  __builtin_memset(m, 0, sizeof(*m));
-  /* Real loops, not unrolled: unrolled, their temporaries overflow the 512-byte stack. */
+/* The newlines among the first n (<= 64) bytes of a chunk, a bit per byte (resync). */
+static __always_inline __u64 chunk__newlines(const __u8 *chunk, __u32 n) {
+  __u64 bits = 0;
 #pragma clang loop unroll(disable)
-  for (int w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
+  for (int w = 0; w < 8; w++) {
     __u64 x = *(const __u64 *)(chunk + 8 * w);
-    mask__set_word(&m->newline, w, swar__compress(swar__eq(x, '\n')));
-    mask__set_word(&m->carriage, w, swar__compress(swar__eq(x, '\r')));
+    bits |= swar__compress(swar__eq(x, '\n')) << (8 * w);
   }
-  mask__limit(&m->newline, n);
-  mask__limit(&m->carriage, n);
-  if (request_line) {
-    /* Only the words up to the first newline: the request line is all these masks serve. */
-    __u32 first_nl = mask__next(&m->newline, 0);
-#pragma clang loop unroll(disable)
-    for (int w = 0; w < PODLENS_PARSE_CHUNK / 8; w++) {
-      if (8 * w > first_nl) {
-        break;
-      }
-      __u64 x = *(const __u64 *)(chunk + 8 * w);
-      __u64 control = swar__below(x, 0x21) | swar__eq(x, 0x7f);
-      __u64 query = keep_query ? 0 : swar__eq(x, '?');
-      mask__set_word(&m->space, w, swar__compress(swar__eq(x, ' ')));
-      mask__set_word(&m->ends_path, w, swar__compress(control | query));
-      mask__set_word(&m->ends_query, w, swar__compress(control));
-    }
-  }
-  mask__limit(&m->space, n);
-  mask__limit(&m->ends_path, n);
-  mask__limit(&m->ends_query, n);
+  return n >= 64 ? bits : bits & ((1ULL << n) - 1);
 }
 
 static __always_inline __u64 chunk__word(const __u8 *chunk, __u32 at) {
   return *(const __u64 *)(chunk + CHUNK_INDEX(at));
 }
 
-/* Request line [i, end) with no CR/LF. Returns 0 when handled, -1 to leave it to the bytes. */
+static __always_inline __u64 win__word(const struct podlens_window *win, __u32 at) {
+  return *(const __u64 *)(win->bytes + WIN_INDEX(at));
+}
+
+static __always_inline __u8 win__byte(const struct podlens_window *win, __u32 at) {
+  return win->bytes[WIN_INDEX(at)];
+}
+
+/* Marks the control bytes of the n loaded bytes; bits past n are 0. */
+static __always_inline void window__index(struct podlens_window *win, __u32 n) {
+#pragma clang loop unroll(disable)
+  for (int k = 0; k < PODLENS_WINDOW / 64; k++) {
+    __u64 bits = 0;
+    if (64 * k < n) {
+      const __u8 *at = win->bytes + 64 * k;
+#pragma unroll
+      for (int w = 0; w < 8; w++) {
+        __u64 x = *(const __u64 *)(at + 8 * w);
+        bits |= swar__compress(swar__below(x, FAST_CONTROL_BELOW)) << (8 * w);
+      }
+      __u32 left = n - 64 * k;
+      if (left < 64) {
+        bits &= (1ULL << left) - 1;
+      }
+    }
+    win->controls.w[k] = bits;
+  }
+}
+
+/* First index >= from whose bit is set, or PODLENS_WINDOW. */
+static __always_inline __u32 mask__next(const struct mask256 *m, __u32 from) {
+#pragma unroll
+  for (__u32 k = 0; k < PODLENS_WINDOW / 64; k++) {
+    __u32 lo = 64 * k;
+    if (from < lo + 64) {
+      __u32 shift = from > lo ? from - lo : 0;
+      __u64 rest = m->w[k] >> shift;
+      if (rest) {
+        return lo + shift + ctz64(rest);
+      }
+    }
+  }
+  return PODLENS_WINDOW;
+}
+
+/*
+ * Makes the window hold cur->off, loading it when it does not. Returns the window index of
+ * cur->off, or -1 when the bytes cannot be loaded.
+ */
+static __always_inline int window__cover(struct __sk_buff *skb, struct parse_cursor *cur,
+                                         struct podlens_window *win) {
+  __u32 off = cur->off;
+  if (cur->win_len && off >= cur->win_base && off - cur->win_base < cur->win_len) {
+    return off - cur->win_base;
+  }
+  __u32 n = cur->payload_len - off;
+  if (n > PODLENS_WINDOW) {
+    n = PODLENS_WINDOW;
+  }
+  barrier_var(n);
+  n &= 2 * PODLENS_WINDOW - 1; /* a bound the verifier can see; n <= PODLENS_WINDOW already */
+  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + off, win->bytes, n) < 0) {
+    cur->win_len = 0;
+    return -1;
+  }
+  window__index(win, n);
+  cur->win_base = off;
+  cur->win_len = n;
+  return 0;
+}
+
+/*
+ * The line at window index i: [i, *end), its LF at *lf. -1 when the window holds no line end
+ * there, or a control byte other than a CRLF or LF comes first (a bare CR, a tab: the byte
+ * machine decides those). The line's ends go through memory (cur): the verifier then follows
+ * one unknown value instead of a state per range the mask search can return.
+ */
+static __always_inline int fast__next_line(struct parse_cursor *cur,
+                                           const struct podlens_window *win, __u32 i, __u32 n,
+                                           __u32 *end, __u32 *lf) {
+  __u32 at = mask__next(&win->controls, i);
+  if (at >= n) {
+    return -1;
+  }
+  __u8 b = win__byte(win, at);
+  if (b == '\n') {
+    cur->line_end = at;
+    cur->line_lf = at;
+  } else if (b == '\r' && at + 1 < n && win__byte(win, at + 1) == '\n') {
+    cur->line_end = at;
+    cur->line_lf = at + 1;
+  } else {
+    return -1;
+  }
+  *end = *(volatile __u32 *)&cur->line_end;
+  *lf = *(volatile __u32 *)&cur->line_lf;
+  return 0;
+}
+
+/* First byte in [from, end) of a request target that ends the path, or end. keep_query: '?'
+ * does not end it. The byte at end is a control byte, so the scan stops there. */
+static __always_inline __u32 fast__path_end(const struct podlens_window *win, __u32 from,
+                                            __u32 end, int keep_query) {
+  __u32 at = from;
+#pragma clang loop unroll(disable)
+  for (int w = 0; w < PODLENS_WINDOW / 8; w++) {
+    if (at >= end) {
+      return end;
+    }
+    __u64 x = win__word(win, at);
+    __u64 stop = swar__below(x, 0x21) | swar__eq(x, 0x7f) | (keep_query ? 0 : swar__eq(x, '?'));
+    if (stop) {
+      __u32 p = at + swar__first(stop);
+      return p < end ? p : end;
+    }
+    at += 8;
+  }
+  return end;
+}
+
+/* Request line [i, end), no control byte in it. Returns 0 when handled, -1 to leave it to
+ * the bytes. */
 static __always_inline int fast__request_line(struct podlens_conn_state *conn,
                                               struct parse_cursor *cur,
-                                              struct podlens_scratch *scratch, __u32 i,
+                                              const struct podlens_window *win, __u32 i,
                                               __u32 end) {
-  const struct chunk_masks *m = &scratch->masks;
   struct podlens_stream_state *s = stream__of(conn, cur);
-  const __u8 *chunk = scratch->chunk;
-  __u32 sp = mask__next(&m->space, i);
-  __u32 method_len = sp - i;
-  if (sp >= end || method_len < 3 || method_len > 7) {
+  __u64 head = win__word(win, i);
+  __u64 spaces = swar__eq(head, ' ') & MASK_BYTES(end - i);
+  if (!spaces) {
     return -1;
   }
-  __u64 token = __builtin_bswap64(chunk__word(chunk, i)) >> (8 * (8 - method_len));
-  __u8 method = method__decode(token);
-  __u32 path_from = sp + 1;
-  __u32 path_end = mask__next(&m->ends_path, path_from);
+  __u32 method_len = swar__first(spaces);
+  if (method_len < 3 || method_len > 7) {
+    return -1;
+  }
+  __u8 method = method__decode(__builtin_bswap64(head) >> (8 * (8 - method_len)));
+  __u32 path_from = i + method_len + 1;
+  int keep_query = conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY;
+  __u32 path_end = fast__path_end(win, path_from, end, keep_query);
   __u32 version_sp = path_end;
-  if (path_end < end && chunk[CHUNK_INDEX(path_end)] == '?') {
-    version_sp = mask__next(&m->ends_query, path_end);
+  if (path_end < end && win__byte(win, path_end) == '?') {
+    version_sp = fast__path_end(win, path_end + 1, end, 1);
   }
   if (method == PODLENS_METHOD_UNKNOWN || path_end == path_from ||
-      chunk[CHUNK_INDEX(path_from)] != '/' || version_sp >= end ||
-      chunk[CHUNK_INDEX(version_sp)] != ' ' || end - version_sp != 9) {
+      win__byte(win, path_from) != '/' || version_sp >= end ||
+      win__byte(win, version_sp) != ' ' || end - version_sp != 9) {
     return -1;
   }
-  __u64 version = chunk__word(chunk, version_sp + 1);
+  __u64 version = win__word(win, version_sp + 1);
   __u8 minor = version >> 56;
   if ((version & MASK_BYTES(7)) != WORD_HTTP1_ || minor < '0' || minor > '9') {
     return -1;
@@ -165,7 +248,7 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
   for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
     if (8 * w < path_len) {
       __u32 left = path_len - 8 * w;
-      *(__u64 *)(slot->path + 8 * w) = chunk__word(chunk, path_from + 8 * w) & MASK_BYTES(left);
+      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w) & MASK_BYTES(left);
     }
   }
   slot->path_len = path_len;
@@ -178,19 +261,19 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
   return 0;
 }
 
-/* Status line [i, end). Returns 0 when handled, -1 to leave it to the bytes. */
+/* Status line [i, end), no control byte in it. Returns 0 when handled, -1 to leave it to
+ * the bytes. */
 static __always_inline int fast__status_line(struct podlens_conn_state *conn,
                                              struct parse_cursor *cur,
-                                             struct podlens_scratch *scratch, __u32 i,
+                                             const struct podlens_window *win, __u32 i,
                                              __u32 end) {
   struct podlens_stream_state *s = stream__of(conn, cur);
-  const __u8 *chunk = scratch->chunk;
   if (end - i < 12) {
     return -1;
   }
-  __u64 version = chunk__word(chunk, i);
+  __u64 version = win__word(win, i);
   __u8 minor = version >> 56;
-  __u64 status = chunk__word(chunk, i + 8); /* " SSS " */
+  __u64 status = win__word(win, i + 8); /* " SSS " */
   __u8 d0 = status >> 8, d1 = status >> 16, d2 = status >> 24, after = status >> 32;
   if ((version & MASK_BYTES(7)) != WORD_HTTP1_ || minor < '0' || minor > '9' ||
       (status & 0xff) != ' ' || d0 < '0' || d0 > '9' || d1 < '0' || d1 > '9' || d2 < '0' ||
@@ -207,15 +290,26 @@ static __always_inline int fast__status_line(struct podlens_conn_state *conn,
   return 0;
 }
 
-/* Which known header a line [i, end) starts with: its value state and value offset. */
-static __always_inline __u32 fast__header_kind(const __u8 *chunk, __u32 i, __u32 end,
-                                               __u32 *value_from) {
-  __u32 len = end - i;
+/* A start line [i, end) with no control byte in it. Global: once per message, verified
+ * once. Returns 0 when handled, -1 to leave it to the bytes. */
+__noinline int http1__fast_start_line(struct podlens_conn_state *conn, struct parse_cursor *cur,
+                                      struct podlens_window *win, __u32 i, __u32 end) {
+  if (!conn || !cur || !win) {
+    return -1;
+  }
+  return cur->is_request ? fast__request_line(conn, cur, win, i, end)
+                         : fast__status_line(conn, cur, win, i, end);
+}
+
+/* Which known header the len bytes at i start with: its value state and value offset. The
+ * bytes read are in the window (no control byte among them: the caller checked). */
+static __always_inline __u32 fast__header_kind(const struct podlens_window *win, __u32 i,
+                                               __u32 len, __u32 *value_from) {
   if (len < 11) {
     return PODLENS_LINE_SKIP;
   }
-  __u64 w0 = chunk__word(chunk, i) | SWAR_LOWER;
-  __u64 w1 = chunk__word(chunk, i + 8) | SWAR_LOWER;
+  __u64 w0 = win__word(win, i) | SWAR_LOWER;
+  __u64 w1 = win__word(win, i + 8) | SWAR_LOWER;
   if (w0 == WORD_CONTENT_ && len >= 15 && (w1 & MASK_BYTES(7)) == WORD_LENGTH_) {
     *value_from = i + 15;
     return PODLENS_LINE_CONTENT_LENGTH;
@@ -225,18 +319,18 @@ static __always_inline __u32 fast__header_kind(const __u8 *chunk, __u32 i, __u32
     return PODLENS_LINE_CONNECTION;
   }
   if (w0 == WORD_TRANSFER && len >= 18 && w1 == WORD_ENCODIN &&
-      ((chunk__word(chunk, i + 16) | SWAR_LOWER) & MASK_BYTES(2)) == WORD_G_) {
+      ((win__word(win, i + 16) | SWAR_LOWER) & MASK_BYTES(2)) == WORD_G_) {
     *value_from = i + 18;
     return PODLENS_LINE_TRANSFER_ENCODING;
   }
   return PODLENS_LINE_SKIP;
 }
 
-/* Feeds the value bytes [from, to) of a known header to the byte machine. Global: runs
- * once per interesting header, verified once. */
+/* Feeds the value bytes [from, to) of a known header to the byte machine, PODLENS_PARSE_CHUNK
+ * of them at most. Global: runs once per interesting header, verified once. */
 __noinline int http1__feed_header_value(struct podlens_stream_state *s,
-                                        struct podlens_scratch *scratch, __u32 from, __u32 to) {
-  if (!s || !scratch) {
+                                        struct podlens_window *win, __u32 from, __u32 to) {
+  if (!s || !win) {
     return 0;
   }
   for (__u32 k = 0; k < PODLENS_PARSE_CHUNK; k++) {
@@ -244,29 +338,29 @@ __noinline int http1__feed_header_value(struct podlens_stream_state *s,
     if (at >= to) {
       break;
     }
-    header_line__feed(s, scratch->chunk[CHUNK_INDEX(at)]);
+    header_line__feed(s, win__byte(win, at));
   }
   return 0;
 }
 
-/* A header line [i, end) that starts where the stream expects a header name. */
-static __always_inline int fast__header_line(struct podlens_conn_state *conn,
-                                             struct podlens_stream_state *s,
-                                             struct parse_cursor *cur,
-                                             struct podlens_scratch *scratch, __u32 i,
-                                             __u32 end) {
+/* A header line [i, end), no control byte in it, that starts where the stream expects a
+ * header name. */
+static __always_inline void fast__header_line(struct podlens_conn_state *conn,
+                                              struct podlens_stream_state *s,
+                                              struct parse_cursor *cur,
+                                              struct podlens_window *win, __u32 i, __u32 end) {
   if (end == i) {
     http1__header_block_end(conn, cur);
-    return 0;
+    return;
   }
   __u32 total = s->header_bytes + (end - i);
   if (total >= PODLENS_HEADER_BLOCK_MAX) {
     http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
-    return 0;
+    return;
   }
   s->header_bytes = total;
   __u32 value_from = 0;
-  __u32 kind = fast__header_kind(scratch->chunk, i, end, &value_from);
+  __u32 kind = fast__header_kind(win, i, end - i, &value_from);
   if (kind != PODLENS_LINE_SKIP) {
     s->line_state = kind;
     s->match_pos = 0;
@@ -275,18 +369,24 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     } else if (kind == PODLENS_LINE_TRANSFER_ENCODING) {
       s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
     }
-    http1__feed_header_value(s, scratch, value_from, end);
+#pragma unroll
+    for (int part = 0; part < PODLENS_WINDOW / PODLENS_PARSE_CHUNK; part++) {
+      __u32 from = value_from + part * PODLENS_PARSE_CHUNK;
+      if (from < end) {
+        http1__feed_header_value(s, win, from, end);
+      }
+    }
     if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
       http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
-      return 0;
+      return;
     }
   }
   line__reset_header(s);
-  return 0;
 }
 
-/* Is the stream at a line start where the fast path can take over? */
-static __always_inline int fast__applies(const struct podlens_stream_state *s) {
+/* Is the stream where the fast path can take a whole line: between messages, or at the
+ * start of a header line? */
+static __always_inline int fast__at_line_start(const struct podlens_stream_state *s) {
   if (s->phase == PODLENS_PHASE_IDLE) {
     return 1;
   }
@@ -294,53 +394,84 @@ static __always_inline int fast__applies(const struct podlens_stream_state *s) {
          s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
 }
 
-/* Header lines a fast step takes at most (a chunk holds few whole lines). */
-#define PODLENS_FAST_LINES_MAX 16
+/* Lines one call of http1__fast_lines() takes at most: the verifier walks each. */
+#define PODLENS_FAST_LINES_MAX 8
 
-/* The line ending at the first newline at or after i: [i, end), newline at *nl. */
-static __always_inline int fast__next_line(struct podlens_scratch *scratch, __u32 i, __u32 n,
-                                           __u32 *end, __u32 *nl) {
-  __u32 at = mask__next(&scratch->masks.newline, i);
-  if (at >= n) {
-    return -1;
+/*
+ * Takes the whole lines of the window (n bytes) from cur->off on: start lines, header lines
+ * and the blank lines that end header blocks, across pipelined messages, until a line is not
+ * whole or not plain enough, or a body comes. Advances cur->off past the lines taken; returns
+ * 1 when it stopped at its line budget (more may follow), else 0. A global function, verified
+ * once. The position goes through memory (cur) each line: every path through a line then
+ * meets the next one in the same verifier state, rather than one state per position range.
+ */
+__noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_cursor *cur,
+                                 struct podlens_window *win, __u32 n) {
+  if (!conn || !cur || !win || n > PODLENS_WINDOW) {
+    return 0;
   }
-  *nl = at;
-  *end = at > i && scratch->chunk[CHUNK_INDEX(at - 1)] == '\r' ? at - 1 : at;
-  /* A CR inside the line: the byte machine's rule (CRs are dropped) decides, not words. */
-  return mask__next(&scratch->masks.carriage, i) < *end ? -1 : 0;
+  struct podlens_stream_state *s = stream__of(conn, cur);
+  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
+    __u32 i = *(volatile __u32 *)&cur->off - cur->win_base;
+    __u32 end, lf;
+    if (i >= n || !fast__at_line_start(s) || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+      return 0;
+    }
+    if (s->phase == PODLENS_PHASE_IDLE) {
+      if (http1__fast_start_line(conn, cur, win, i, end) < 0) {
+        return 0;
+      }
+    } else {
+      fast__header_line(conn, s, cur, win, i, end);
+    }
+    cur->off = cur->win_base + lf + 1;
+  }
+  return 1;
 }
 
 /*
- * Takes the whole lines at the start of the chunk (n bytes): a start line, then header
- * lines up to the end of the header block. Returns the bytes consumed: 0 when the first
- * line is not whole in the chunk or not plain enough for the fast path.
+ * Bytes of a header line nobody needs, from window index i (n loaded): the line is either
+ * one the stream already skips (mid-line) or one that starts at i and whose first
+ * FAST_NAME_BYTES bytes name no known header. Counts the bytes up to the line end, or to the
+ * end of the window, and at a line end finishes the line as the byte machine does. Returns
+ * the window index it stopped at; i when the bytes machine must decide (a control byte other
+ * than the line end, or a bound reached).
  */
-static __always_inline __u32 fast__lines(struct podlens_conn_state *conn,
-                                         struct podlens_stream_state *s,
-                                         struct parse_cursor *cur,
-                                         struct podlens_scratch *scratch, __u32 n) {
-  int start_line = s->phase == PODLENS_PHASE_IDLE;
-  chunk__masks(scratch, n, start_line && cur->is_request,
-               conn->capture_flags & PODLENS_CAPTURE_KEEP_QUERY);
-  __u32 i = 0, end, nl;
-  if (start_line) {
-    if (fast__next_line(scratch, 0, n, &end, &nl) < 0) {
-      return 0;
-    }
-    int err = cur->is_request ? fast__request_line(conn, cur, scratch, 0, end)
-                              : fast__status_line(conn, cur, scratch, 0, end);
-    if (err < 0) {
-      return 0;
-    }
-    i = nl + 1;
+static __always_inline __u32 fast__skip_line(struct podlens_conn_state *conn,
+                                             struct podlens_stream_state *s,
+                                             struct parse_cursor *cur,
+                                             const struct podlens_window *win, __u32 i,
+                                             __u32 n) {
+  __u32 end = n, lf = n;
+  int whole = fast__next_line(cur, win, i, n, &end, &lf) == 0;
+  if (!whole && mask__next(&win->controls, i) < n) {
+    return i; /* a control byte inside: the byte machine decides */
   }
-  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
-    if (!fast__applies(s) || s->phase != PODLENS_PHASE_HEADERS ||
-        fast__next_line(scratch, i, n, &end, &nl) < 0) {
-      break;
+  int starts = s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0 &&
+               s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
+  if (starts) {
+    __u32 unused;
+    if (end - i < FAST_NAME_BYTES ||
+        fast__header_kind(win, i, end - i, &unused) != PODLENS_LINE_SKIP) {
+      return i;
     }
-    fast__header_line(conn, s, cur, scratch, i, end);
-    i = nl + 1;
+  } else if (!(s->phase == PODLENS_PHASE_HEADERS && s->line_state == PODLENS_LINE_SKIP &&
+               s->line_len > 0)) {
+    return i;
   }
-  return i;
+  __u32 bytes = end - i;
+  __u32 total = s->header_bytes + bytes;
+  if (total >= PODLENS_HEADER_BLOCK_MAX) {
+    return i; /* the byte machine counts the loss at the byte it happens */
+  }
+  s->header_bytes = total;
+  s->line_len += bytes;
+  s->line_state = PODLENS_LINE_SKIP;
+  if (!whole) {
+    return n;
+  }
+  if (line__end(conn, s, cur) < 0) {
+    http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
+  }
+  return lf + 1;
 }

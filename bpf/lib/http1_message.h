@@ -17,6 +17,10 @@ struct parse_cursor {
   __u8 pad0[3];
   __u32 line_start_at; /* a payload offset known to start a line (resync candidate) */
   __u32 scan_left;     /* bytes the resync scan may still look at in this skb */
+  __u32 win_base;      /* payload offset of the scratch window's first byte */
+  __u32 win_len;       /* bytes in the scratch window; 0: none loaded for this skb */
+  __u32 line_end;      /* window index of the end of the line found last (http1_fast.h) */
+  __u32 line_lf;       /* window index of its LF */
   struct podlens_conn_key key;
 };
 

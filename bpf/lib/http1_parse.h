@@ -9,9 +9,7 @@
 
 #include "lib/http1_message.h"
 
-/* Bytes the parser reads per step; line masks are one bit per byte of a chunk. */
-/* Masks are struct mask128: a chunk of 64 or 128 bytes. */
-_Static_assert(PODLENS_PARSE_CHUNK == 64 || PODLENS_PARSE_CHUNK == 128, "chunk size");
+_Static_assert(PODLENS_PARSE_CHUNK == 64, "chunk size: resync masks are one u64");
 #define CHUNK_INDEX(i) ((i) & (2 * PODLENS_PARSE_CHUNK - 1)) /* a bound the verifier sees */
 
 #define HDR_CONTENT_LENGTH (1 << 0)

@@ -78,8 +78,7 @@ __noinline int http1__resync_chunk(struct __sk_buff *skb, struct parse_cursor *c
   if (n == 0) {
     return -1;
   }
-  chunk__masks(scratch, n, 0, 0);
-  __u64 newlines = scratch->masks.newline.lo;
+  __u64 newlines = chunk__newlines(scratch->chunk, n);
   __u64 candidates = (newlines << 1) | (off == cur->line_start_at);
   if (n < 64) {
     candidates &= (1ULL << n) - 1;

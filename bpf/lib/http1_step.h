@@ -10,10 +10,11 @@
 
 /*
  * One parse step: skips a body span, or hands a chunked body to http1__chunked_step(), or
- * loads the next PODLENS_PARSE_CHUNK bytes and takes the whole lines in them on the fast
- * path, or else feeds the bytes of the current line to the byte machine up to its end. A
- * global function so the verifier checks it once, not once per iteration of the caller's
- * loop. Returns 1 when there is more to do in this skb, 0 when done with it.
+ * takes the whole lines of the window (loaded when it does not hold cur->off) on the fast
+ * path, or skips a line nobody needs, or else feeds the bytes of the current line to the byte
+ * machine up to its end. A global function so the verifier checks it once, not once per
+ * iteration of the caller's loop. Returns 1 when there is more to do in this skb, 0 when
+ * done with it.
  */
 __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_state *conn,
                                  struct parse_cursor *cur) {
@@ -53,30 +54,39 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
   if (!scratch) {
     return 0;
   }
-  /* cursor__load() inline by hand: through it (off re-read from cur) the verifier walks
-   * this function 26K instructions longer. */
-  __u32 n = avail < PODLENS_PARSE_CHUNK ? avail : PODLENS_PARSE_CHUNK;
-  barrier_var(n);
-  n &= 2 * PODLENS_PARSE_CHUNK - 1; /* a bound the verifier can see; n <= CHUNK already */
-  if (n == 0 || bpf_skb_load_bytes(skb, cur->payload_off + cur->off, scratch->chunk, n) < 0) {
+  struct podlens_window *win = &scratch->window;
+  int at = window__cover(skb, cur, win);
+  if (at < 0) {
     cur->off = cur->payload_len;
     return 0;
   }
-  if (fast__applies(s)) {
-    __u32 used = fast__lines(conn, s, cur, scratch, n);
-    if (used > 0) {
-      cur->off += used;
+  __u32 i = at, n = cur->win_len;
+  if (n > PODLENS_WINDOW || i >= n) {
+    cur->off = cur->payload_len;
+    return 0;
+  }
+  __u32 from = cur->off;
+  if (fast__at_line_start(s)) {
+    http1__fast_lines(conn, cur, win, n);
+    if (cur->off != from) {
+      return 1;
+    }
+  }
+  if (s->phase == PODLENS_PHASE_HEADERS) {
+    __u32 next = fast__skip_line(conn, s, cur, win, i, n);
+    if (next > i) {
+      cur->off = cur->win_base + next;
       return 1;
     }
   }
   /* Byte by byte up to the end of the current line; the next step tries the fast path. */
   __u32 used = 0;
-  for (__u32 i = 0; i < PODLENS_PARSE_CHUNK; i++) {
-    if (i >= n) {
+  for (__u32 k = 0; k < PODLENS_PARSE_CHUNK; k++) {
+    if (i + k >= n) {
       break;
     }
-    used = i + 1;
-    __u8 b = scratch->chunk[i];
+    used = k + 1;
+    __u8 b = win__byte(win, i + k);
     if (!http1__feed_byte(conn, cur, b) || b == '\n') {
       break;
     }

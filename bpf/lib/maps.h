@@ -9,7 +9,7 @@
 #define barrier_var(var) asm volatile("" : "+r"(var))
 #endif
 
-/* Bytes of payload copied to scratch per parse step. */
+/* Bytes of payload copied to scratch per step of chunk framing or resync. */
 #define PODLENS_PARSE_CHUNK 64
 
 /* Which pod ports are observed. Key: ifindex+server port+direction. Written only by user
@@ -54,26 +54,28 @@ struct {
   __type(value, __u64);
 } pl_losses SEC(".maps");
 
-/* One bit per byte of a 128-byte chunk: bit k of lo is byte k, bit k of hi byte 64 + k. */
-struct mask128 {
-  __u64 lo, hi;
+/* One bit per byte of a window: bit k of w[k / 64] is byte k. */
+struct mask256 {
+  __u64 w[4];
 };
 
-/* Byte masks of one chunk. Bits past the loaded length are 0. */
-struct chunk_masks {
-  struct mask128 newline;    /* '\n' */
-  struct mask128 carriage;   /* '\r' */
-  struct mask128 space;      /* ' ' */
-  struct mask128 ends_path;  /* below 0x21, DEL, or '?' when the query is stripped */
-  struct mask128 ends_query; /* below 0x21 or DEL */
+/* Payload bytes loaded at once for the header fast path (http1_fast.h). */
+#define PODLENS_WINDOW 256
+
+/* Up to PODLENS_WINDOW payload bytes and where their control bytes are. Which payload bytes
+ * it holds is in the parse cursor (win_base, win_len): valid for one skb only. */
+struct podlens_window {
+  struct mask256 controls; /* bytes below 0x0e (LF, CR, ...); bits past the loaded bytes 0 */
+  /* Twice the window and a word, like chunk below: room for bounds the verifier can see. */
+  __u8 bytes[2 * PODLENS_WINDOW + 8];
 };
 
 /* Per-CPU working memory too large for the 512-byte BPF stack. BPF only. */
 struct podlens_scratch {
-  struct chunk_masks masks; /* of the chunk below (http1_fast.h) */
   /* Twice the chunk and a word: room for bounds the verifier can see, and for word reads
    * that start near the end of the loaded bytes. */
   __u8 chunk[2 * PODLENS_PARSE_CHUNK + 8];
+  struct podlens_window window;
   struct podlens_conn_state fresh_conn;
 };
 

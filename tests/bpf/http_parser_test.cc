@@ -546,6 +546,19 @@ std::vector<ParserCase> parserCases() {
        {},
        {{PODLENS_LOSS_HEADER_TOO_LONG, 1}}},
 
+      {"one header line over the block bound (skipped a window at a time) is counted",
+       [](TcpFlow& f) {
+         std::string req = request("GET", "/cookie", "Cookie: " + std::string(17000, 'c') + "\r\n");
+         std::vector<size_t> cuts;
+         for (size_t at = 1448; at < req.size(); at += 1448) {
+           cuts.push_back(at);
+         }
+         return concat({f.clientSplit(req, cuts), {f.client(request("GET", "/after"))},
+                        {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/after", 200}},
+       {{PODLENS_LOSS_HEADER_TOO_LONG, 1}}},
+
       {"response framing lost: the waiting request is dropped, later pairs stay right",
        [](TcpFlow& f) {
          std::string huge = "HTTP/1.1 200 OK\r\n" + bulkHeaders(170) + "\r\n";

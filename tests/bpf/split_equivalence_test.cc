@@ -49,6 +49,17 @@ std::vector<Conversation> conversations() {
        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
        "1a;ext=\"v\"\r\nabcdefghijklmnopqrstuvwxyz\r\n3\r\nxyz\r\nF \r\n0123456789abcde\r\n"
        "0\r\nX-Trailer: t\r\n\r\n"},
+      {"browser_get_long_lines",  // lines past the 256-byte window, skipped at once
+       "GET /app/dashboard/widgets/latency-by-route?from=now-6h&to=now&tz=Europe%2FBerlin "
+       "HTTP/1.1\r\nHost: grafana.example.org\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) "
+       "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\nCookie: "
+       "session=" + std::string(600, 's') + "; theme=dark\r\nAccept-Language: en\r\n"
+       "Connection: Upgrade, HTTP2-Settings, X-" + std::string(90, 'k') + ", close\r\n\r\n",
+       "HTTP/1.1 200 OK\r\nSet-Cookie: " + std::string(300, 'c') + "\r\nContent-Length: 3\r\n"
+       "\r\nabc"},
+      {"controls_inside_lines",  // a tab in a value, a bare CR in a name: the byte machine's
+       "PUT /t HTTP/1.1\r\nContent-Length:\t4\r\nX-\rA: b\r\nAccept:\t*/*\r\n\r\nbody",
+       "HTTP/1.1 200 OK\r\nX-Tab:\tv\r\nContent-Length: 0\r\n\r\n"},
       {"chunked_request_after_continue",
        "POST /ingest HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
        "5;a=b\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nDigest: x\r\n\r\n",
