@@ -243,12 +243,11 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
     slot->flags |= PODLENS_EVENT_PATH_TRUNCATED;
     loss__count(PODLENS_LOSS_PATH_TRUNCATED);
   }
-  /* Whole words, the last one masked: the slot's path was zeroed by message__start. */
+  /* Whole words: the bytes past path_len are masked when the event is written. */
 #pragma unroll
   for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
     if (8 * w < path_len) {
-      __u32 left = path_len - 8 * w;
-      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w) & MASK_BYTES(left);
+      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w);
     }
   }
   slot->path_len = path_len;
@@ -288,17 +287,6 @@ static __always_inline int fast__status_line(struct podlens_conn_state *conn,
   s->phase = PODLENS_PHASE_HEADERS;
   line__reset_header(s);
   return 0;
-}
-
-/* A start line [i, end) with no control byte in it. Global: once per message, verified
- * once. Returns 0 when handled, -1 to leave it to the bytes. */
-__noinline int http1__fast_start_line(struct podlens_conn_state *conn, struct parse_cursor *cur,
-                                      struct podlens_window *win, __u32 i, __u32 end) {
-  if (!conn || !cur || !win) {
-    return -1;
-  }
-  return cur->is_request ? fast__request_line(conn, cur, win, i, end)
-                         : fast__status_line(conn, cur, win, i, end);
 }
 
 /* Which known header the len bytes at i start with: its value state and value offset. The
@@ -350,7 +338,11 @@ static __always_inline void fast__header_line(struct podlens_conn_state *conn,
                                               struct parse_cursor *cur,
                                               struct podlens_window *win, __u32 i, __u32 end) {
   if (end == i) {
-    http1__header_block_end(conn, cur);
+    if (cur->is_request) {
+      message__request_headers_end(conn, s); /* small: no call */
+    } else {
+      http1__header_block_end(conn, cur);
+    }
     return;
   }
   __u32 total = s->header_bytes + (end - i);
@@ -394,16 +386,16 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
          s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
 }
 
-/* Lines one call of http1__fast_lines() takes at most: the verifier walks each. */
+/* Header lines one call of http1__fast_lines() takes at most: the verifier walks each. */
 #define PODLENS_FAST_LINES_MAX 8
 
 /*
- * Takes the whole lines of the window (n bytes) from cur->off on: start lines, header lines
- * and the blank lines that end header blocks, across pipelined messages, until a line is not
- * whole or not plain enough, or a body comes. Advances cur->off past the lines taken; returns
- * 1 when it stopped at its line budget (more may follow), else 0. A global function, verified
- * once. The position goes through memory (cur) each line: every path through a line then
- * meets the next one in the same verifier state, rather than one state per position range.
+ * Takes the whole lines of the window (n bytes) from cur->off on: the start line when a
+ * message starts there, then header lines up to the blank line that ends the block, until a
+ * line is not whole or not plain enough. Advances cur->off past the lines taken. A global
+ * function, verified once: a call per message (and per PODLENS_FAST_LINES_MAX header lines).
+ * The position goes through memory (cur) each line: every path through a line then meets
+ * the next one in the same verifier state, rather than one state per position range.
  */
 __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_cursor *cur,
                                  struct podlens_window *win, __u32 n) {
@@ -411,22 +403,29 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
     return 0;
   }
   struct podlens_stream_state *s = stream__of(conn, cur);
-  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
-    __u32 i = *(volatile __u32 *)&cur->off - cur->win_base;
-    __u32 end, lf;
-    if (i >= n || !fast__at_line_start(s) || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+  __u32 end, lf;
+  if (s->phase == PODLENS_PHASE_IDLE) {
+    __u32 i = cur->off - cur->win_base;
+    if (i >= n || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
-    if (s->phase == PODLENS_PHASE_IDLE) {
-      if (http1__fast_start_line(conn, cur, win, i, end) < 0) {
-        return 0;
-      }
-    } else {
-      fast__header_line(conn, s, cur, win, i, end);
+    int err = cur->is_request ? fast__request_line(conn, cur, win, i, end)
+                              : fast__status_line(conn, cur, win, i, end);
+    if (err < 0) {
+      return 0;
     }
     cur->off = cur->win_base + lf + 1;
   }
-  return 1;
+  for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
+    __u32 i = *(volatile __u32 *)&cur->off - cur->win_base;
+    if (i >= n || s->phase != PODLENS_PHASE_HEADERS || !fast__at_line_start(s) ||
+        fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+      return 0;
+    }
+    fast__header_line(conn, s, cur, win, i, end);
+    cur->off = cur->win_base + lf + 1;
+  }
+  return 0;
 }
 
 /*

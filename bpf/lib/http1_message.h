@@ -172,9 +172,26 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
   slot->start_ns = cursor__now(cur);
   slot->method = PODLENS_METHOD_UNKNOWN;
   slot->flags = 0;
-  slot->path_len = 0;
-  /* No byte of an earlier request may ride along in this one's event. */
-  __builtin_memset(slot->path, 0, sizeof(slot->path));
+  slot->path_len = 0; /* path bytes past path_len are stale: events mask them */
+}
+
+/* The captured path into an event: path_len bytes, the rest zero, so that no byte of an
+ * earlier request in the same slot rides along. */
+static __always_inline void event__copy_path(struct podlens_http_event *e,
+                                             const struct podlens_pending_request *req) {
+  __u32 len = req->path_len;
+#pragma unroll
+  for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
+    __u64 word = 0;
+    if (8 * w < len) {
+      __u32 left = len - 8 * w;
+      word = *(const __u64 *)(req->path + 8 * w);
+      if (left < 8) {
+        word &= (1ULL << (8 * left)) - 1;
+      }
+    }
+    *(__u64 *)(e->path + 8 * w) = word;
+  }
 }
 
 /* Emits the event of the oldest pending request, answered by the response just completed. */
@@ -211,7 +228,7 @@ static __always_inline void message__complete_response(struct podlens_conn_state
     e->pad0 = 0;
     __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
     __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
-    __builtin_memcpy(e->path, req->path, sizeof(e->path));
+    event__copy_path(e, req);
     bpf_ringbuf_submit(e, events__wakeup_flags());
   }
   conn->tail++;
