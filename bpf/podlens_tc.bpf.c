@@ -51,28 +51,33 @@ static __always_inline int selector__match(__u32 ifindex, __u16 pod_port, __u16 
 /*
  * The selection of a packet whose connection state is conn (NULL when it has none). A state
  * that cached its selection at the current generation of pl_selectors answers without a
- * lookup; otherwise the selectors decide, and the state is brought up to date, so policy
- * changes reach open connections too. Returns -1 when no selector names the packet.
+ * lookup; otherwise the selectors decide. Returns 1 when it looked the selector up, 0 when
+ * the cache answered, -1 when no selector names the packet.
  */
-static __always_inline int selection__of(struct podlens_conn_state *conn, __u32 generation,
-                                         __u32 ifindex, __u16 pod_port, __u16 peer_port,
-                                         struct selection *out) {
+static __always_inline int selection__of(const struct podlens_conn_state *conn,
+                                         __u32 generation, __u32 ifindex, __u16 pod_port,
+                                         __u16 peer_port, struct selection *out) {
   if (conn && conn->selector_generation == generation) {
     out->direction = conn->direction;
     out->capture_flags = conn->capture_flags;
     out->policy_id = conn->policy_id;
     return 0;
   }
-  if (selector__match(ifindex, pod_port, peer_port, out) < 0) {
-    return -1;
-  }
-  if (conn) {
-    conn->direction = out->direction;
-    conn->capture_flags = out->capture_flags;
-    conn->policy_id = out->policy_id;
-    conn->selector_generation = generation;
-  }
-  return 0;
+  return selector__match(ifindex, pod_port, peer_port, out) < 0 ? -1 : 1;
+}
+
+/*
+ * Brings the connection's cached selection up to date, so policy changes reach open
+ * connections too. Only a packet holding the request stream writes it: one writer at a time,
+ * fields first and the generation last (a reader that sees the new generation sees them).
+ */
+static __always_inline void selection__cache(struct podlens_conn_state *conn,
+                                             const struct selection *sel, __u32 generation) {
+  conn->direction = sel->direction;
+  conn->capture_flags = sel->capture_flags;
+  conn->policy_id = sel->policy_id;
+  barrier();
+  *(volatile __u32 *)&conn->selector_generation = generation;
 }
 
 static __always_inline int decode_segment(struct __sk_buff *skb, struct tcp_segment *seg) {
@@ -131,7 +136,8 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
   struct podlens_conn_state *conn = bpf_map_lookup_elem(&pl_conns, &cur.key);
   struct selection sel;
-  if (selection__of(conn, generation, skb->ifindex, pod_port, peer_port, &sel) < 0) {
+  int looked_up = selection__of(conn, generation, skb->ifindex, pod_port, peer_port, &sel);
+  if (looked_up < 0) {
     return TC_ACT_UNSPEC;
   }
   /* Requests flow towards a server pod and away from a client pod. */
@@ -144,6 +150,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (!stream__take(s)) {
     loss__count(PODLENS_LOSS_CONCURRENT_SEGMENT);
     return TC_ACT_UNSPEC;
+  }
+  if (looked_up && cur.is_request) {
+    selection__cache(conn, &sel, generation);
   }
   if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
     s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */

@@ -79,8 +79,10 @@ conn__lookup_or_create(struct __sk_buff *skb, struct podlens_conn_state *conn,
   if (!scratch) {
     return NULL;
   }
+  /* Only the fields before the FIFO are ever written here: its slots stay as the zeroed
+   * per-CPU map made them (their numbers must start at 0, see pending__drop_all). */
   struct podlens_conn_state *fresh = &scratch->fresh_conn;
-  __builtin_memset(fresh, 0, sizeof(*fresh));
+  __builtin_memset(fresh, 0, __builtin_offsetof(struct podlens_conn_state, pending));
   fresh->direction = sel->direction;
   fresh->capture_flags = sel->capture_flags;
   fresh->policy_id = sel->policy_id;

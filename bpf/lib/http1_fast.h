@@ -243,11 +243,13 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
     slot->flags |= PODLENS_EVENT_PATH_TRUNCATED;
     loss__count(PODLENS_LOSS_PATH_TRUNCATED);
   }
-  /* Whole words: the bytes past path_len are masked when the event is written. */
+  /* Whole words, the last one masked (no byte of a stripped query stays in the map); the
+   * words past path_len are stale and masked when the event is written. */
 #pragma unroll
   for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
     if (8 * w < path_len) {
-      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w);
+      __u32 left = path_len - 8 * w;
+      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w) & MASK_BYTES(left);
     }
   }
   slot->path_len = path_len;
@@ -333,22 +335,21 @@ __noinline int http1__feed_header_value(struct podlens_stream_state *s,
 
 /* A header line [i, end), no control byte in it, that starts where the stream expects a
  * header name. */
-static __always_inline void fast__header_line(struct podlens_conn_state *conn,
-                                              struct podlens_stream_state *s,
-                                              struct parse_cursor *cur,
-                                              struct podlens_window *win, __u32 i, __u32 end) {
+static __always_inline int fast__header_line(struct podlens_conn_state *conn,
+                                             struct podlens_stream_state *s,
+                                             struct parse_cursor *cur,
+                                             struct podlens_window *win, __u32 i, __u32 end) {
   if (end == i) {
     if (cur->is_request) {
       message__request_headers_end(conn, s); /* small: no call */
     } else {
       http1__header_block_end(conn, cur);
     }
-    return;
+    return 0;
   }
   __u32 total = s->header_bytes + (end - i);
   if (total >= PODLENS_HEADER_BLOCK_MAX) {
-    http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_HEADER_TOO_LONG);
-    return;
+    return -1; /* the byte machine counts the loss at its byte, and resyncs from there */
   }
   s->header_bytes = total;
   __u32 value_from = 0;
@@ -370,10 +371,11 @@ static __always_inline void fast__header_line(struct podlens_conn_state *conn,
     }
     if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
       http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
-      return;
+      return 0;
     }
   }
   line__reset_header(s);
+  return 0;
 }
 
 /* Is the stream where the fast path can take a whole line: between messages, or at the
@@ -422,7 +424,9 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
         fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
-    fast__header_line(conn, s, cur, win, i, end);
+    if (fast__header_line(conn, s, cur, win, i, end) < 0) {
+      return 0;
+    }
     cur->off = cur->win_base + lf + 1;
   }
   return 0;

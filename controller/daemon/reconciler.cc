@@ -124,6 +124,9 @@ std::vector<Pod> Reconciler::livePods(const controller::PolicySnapshot& snapshot
 
 Status Reconciler::applySelectors(const controller::SelectorMap& desired,
                                   ReconcileReport& report) {
+  if (auto status = plane_.publishUnpublishedSelectorChange(); !status) {
+    return status.error().context("applying policies");
+  }
   controller::SelectorDiff diff = controller::diffSelectors(desired, currentSelectors(plane_));
   for (const auto& [key, value] : diff.put) {
     if (auto status = plane_.putSelector(key, value); !status) {

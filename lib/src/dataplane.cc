@@ -146,7 +146,20 @@ Status DataPlane::writePortFilter(const podlens_port_filter& filter) {
 // generation looks it up again on its next packet.
 Status DataPlane::publishSelectorChange(std::unique_ptr<podlens_port_filter> filter) {
   filter->selectors_generation++;
-  return writePortFilter(*filter);
+  Status status = writePortFilter(*filter);
+  selectorChangeUnpublished_ = !status;
+  return status;
+}
+
+Status DataPlane::publishUnpublishedSelectorChange() {
+  if (!selectorChangeUnpublished_) {
+    return ok();
+  }
+  auto filter = readPortFilter();
+  if (!filter) {
+    return filter.error();
+  }
+  return publishSelectorChange(std::move(*filter));
 }
 
 Result<LossCounters> DataPlane::readLosses() const {

@@ -559,6 +559,24 @@ std::vector<ParserCase> parserCases() {
        {{PODLENS_METHOD_GET, "/after", 200}},
        {{PODLENS_LOSS_HEADER_TOO_LONG, 1}}},
 
+      {"the block bound reached inside a whole line: resync starts at that byte, as when split",
+       [](TcpFlow& f) {
+         // 82 lines of 200 bytes (CRLF not counted): the bound (16384) falls at byte 184 of
+         // the last, which is whole in its segment. The request after it is found by resync.
+         std::string req = "GET / HTTP/1.1\r\n";
+         std::vector<size_t> cuts;
+         for (int line = 0; line < 82; ++line) {
+           if (line % 7 == 0) {
+             cuts.push_back(req.size());
+           }
+           req += "X-Pad: " + std::string(193, 'a') + "\r\n";
+         }
+         req += "GET /b HTTP/1.1\r\n\r\n";
+         return concat({f.clientSplit(req, cuts), {f.server(response(200))}});
+       },
+       {{PODLENS_METHOD_GET, "/b", 200}},
+       {{PODLENS_LOSS_HEADER_TOO_LONG, 1}}},
+
       {"response framing lost: the waiting request is dropped, later pairs stay right",
        [](TcpFlow& f) {
          std::string huge = "HTTP/1.1 200 OK\r\n" + bulkHeaders(170) + "\r\n";

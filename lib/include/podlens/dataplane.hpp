@@ -99,6 +99,10 @@ class DataPlane {
   Status deleteSelector(const podlens_selector_key& key);
   // Recomputes pl_ports from pl_selectors (after deletions, or when reusing pinned maps).
   Status rebuildPortFilter();
+  // Each change above ends by adding 1 to pl_ports' selectors_generation, which makes open
+  // connections look their selector up again. When that last write failed, this retries it
+  // (callers run it before their next round of changes). One writer of selectors per node.
+  Status publishUnpublishedSelectorChange();
   // Loss counters summed over CPUs, indexed by podlens_loss_reason.
   Result<LossCounters> readLosses() const;
   // Number of entries in pl_conns (walks the map; for tests and self-metrics).
@@ -128,6 +132,7 @@ class DataPlane {
   podlens_tc* skeleton_;  // null when opened from pins
   Fds fds_;
   bool ownsFds_;  // true for pinned objects: the fds are closed on destruction
+  bool selectorChangeUnpublished_ = false;  // the last generation bump failed
 };
 
 // Reads podlens_http_event records from the pl_events ring buffer.
