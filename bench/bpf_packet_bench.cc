@@ -18,7 +18,9 @@
 // their connection's state, so each run needs its own sequence number: they run one per
 // syscall, where the kernel's timer adds a fixed cost per run. Both costs are measured on
 // the null program and reported; "net" figures subtract the null program measured the same
-// way (repeat for repeat, single for single). Needs root. Usage: bpf_packet_bench [--smoke]
+// way (repeat for repeat, single for single). Needs root.
+// Usage: bpf_packet_bench [--smoke | --profile N]   (--profile: N curl-like transactions only,
+// for perf; see bench/README.md)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -50,6 +52,11 @@ const std::string kMinimalRequest = "GET / HTTP/1.1\r\n\r\n";
 const std::string kResponse =
     "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 03:00:00 GMT\r\n"
     "Content-Type: application/json\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n";
+const std::string kPageResponse =
+    "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 03:00:00 GMT\r\n"
+    "Content-Type: text/html\r\nContent-Length: 1024\r\nLast-Modified: Wed, 25 Nov 2026 "
+    "02:00:00 GMT\r\nConnection: keep-alive\r\nETag: \"6565c4a0-400\"\r\n"
+    "Accept-Ranges: bytes\r\n\r\n" + std::string(1024, 'p');
 
 // Events are read back this often: well under PODLENS_EVENTS_WAKEUP_BYTES queued, past which
 // every submit wakes the (absent) reader, a cost the controller, which keeps the ring drained,
@@ -66,14 +73,17 @@ struct Row {
 // One request kind on its own keep-alive connection, answered each time so the FIFO never
 // fills; returns the single-run durations of the request packets (and of the responses).
 void timeTransactions(BpfHarness& h, uint16_t clientPort, const std::string& request,
-                      int runs, std::vector<uint32_t>* requests, std::vector<uint32_t>* responses,
-                      size_t* events) {
+                      const std::string& response, int runs, std::vector<uint32_t>* requests,
+                      std::vector<uint32_t>* responses, size_t* events) {
   TcpFlow flow({"10.9.0.2", clientPort}, {"10.9.0.1", 8080}, true);
   h.run(flow.clientSyn());
   h.run(flow.serverSynAck());
   for (int i = 0; i < runs; ++i) {
-    requests->push_back(h.timeRun(flow.client(request), 1));
-    uint32_t r = h.timeRun(flow.server(kResponse), 1);
+    uint32_t q = h.timeRun(flow.client(request), 1);
+    if (requests != nullptr) {
+      requests->push_back(q);
+    }
+    uint32_t r = h.timeRun(flow.server(response), 1);
     if (responses != nullptr) {
       responses->push_back(r);
     }
@@ -158,7 +168,8 @@ int main(int argc, char** argv) {
     h.select(8080, PODLENS_DIR_INBOUND);
     size_t events = 0;
     std::vector<uint32_t> requests, responses;
-    timeTransactions(h, 50001, kRequest, std::atoi(argv[2]), &requests, &responses, &events);
+    timeTransactions(h, 50001, kRequest, kResponse, std::atoi(argv[2]), &requests, &responses,
+                     &events);
     std::printf("request %.0f ns, response %.0f ns (raw), %zu events\n", median(requests),
                 median(responses), events);
     return 0;
@@ -187,8 +198,11 @@ int main(int argc, char** argv) {
 
   size_t events = 0;
   std::vector<uint32_t> requestRuns, responseRuns, minimalRuns;
-  timeTransactions(h, 50001, kRequest, singles, &requestRuns, &responseRuns, &events);
-  timeTransactions(h, 50003, kMinimalRequest, singles, &minimalRuns, nullptr, &events);
+  timeTransactions(h, 50001, kRequest, kResponse, singles, &requestRuns, &responseRuns, &events);
+  timeTransactions(h, 50003, kMinimalRequest, kResponse, singles, &minimalRuns, nullptr, &events);
+  std::vector<uint32_t> pageRuns;
+  timeTransactions(h, 50008, kMinimalRequest, kPageResponse, singles, nullptr, &pageRuns,
+                   &events);
 
   TcpFlow upload({"10.9.0.2", 50002}, {"10.9.0.1", 8080}, true);
   h.run(upload.clientSyn());
@@ -246,6 +260,8 @@ int main(int argc, char** argv) {
        300},
       {"response header packet (+event)", median(responseRuns),
        median(responseRuns) - nullSingle, 0},
+      {"nginx page: headers + 1 KB body (+event)", median(pageRuns),
+       median(pageRuns) - nullSingle, 0},
       {"chunked body packet (1 chunk, 1439 B)", median(chunkedBodyRuns),
        median(chunkedBodyRuns) - nullSingle, 0},
       {"chunked response packet (+event)", median(chunkedRuns), median(chunkedRuns) - nullSingle,
@@ -267,8 +283,8 @@ int main(int argc, char** argv) {
       std::printf("%-40s %9.0f %9.0f %8s\n", r.name, r.raw, r.net, "-");
     }
   }
-  // curl-like, minimal, chunked, and 4 per pipelined round
-  const size_t transactions = 7 * static_cast<size_t>(singles);
+  // curl-like, minimal, page, chunked, and 4 per pipelined round
+  const size_t transactions = 8 * static_cast<size_t>(singles);
   std::printf("timed transactions: %zu events for %zu completed; kernel losses: %llu\n", events,
               transactions, static_cast<unsigned long long>(lossTotal));
   std::printf("accuracy over a random mix: %zu events for %zu transactions, %zu exact "
