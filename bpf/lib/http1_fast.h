@@ -437,7 +437,7 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
  * one the stream already skips (mid-line) or one that starts at i and whose first
  * FAST_NAME_BYTES bytes name no known header. Counts the bytes up to the line end, or to the
  * end of the window, and at a line end finishes the line as the byte machine does. Returns
- * the window index it stopped at; i when the bytes machine must decide (a control byte other
+ * the window index it stopped at; i when the byte machine must decide (a control byte other
  * than the line end, or a bound reached).
  */
 static __always_inline __u32 fast__skip_line(struct podlens_conn_state *conn,
