@@ -9,7 +9,8 @@
 
 #include "lib/conn.h"
 
-/* Parse steps allowed per skb; each feeds up to PODLENS_PARSE_CHUNK bytes or skips a body. */
+/* Parse steps allowed per skb; each takes the whole lines of a window, skips a body or a
+ * line, or feeds one line's bytes to the byte machine (http1__parse_step). */
 #define PODLENS_MAX_PARSE_STEPS 512
 
 /* Could a selector name this packet? One array read answers "no" for most packets. Also
@@ -142,7 +143,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
   /* Requests flow towards a server pod and away from a client pod. */
   cur.is_request = (sel.direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod;
-  conn = conn__lookup_or_create(skb, conn, &seg, &sel, generation, &cur);
+  conn = conn__existing_or_new(skb, conn, &seg, &sel, generation, &cur);
   if (!conn) {
     return TC_ACT_UNSPEC;
   }

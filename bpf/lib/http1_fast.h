@@ -378,14 +378,16 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
   return 0;
 }
 
+/* Is the stream at the start of a header line (nothing of it fed yet)? */
+static __always_inline int fast__at_header_start(const struct podlens_stream_state *s) {
+  return s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0 &&
+         s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
+}
+
 /* Is the stream where the fast path can take a whole line: between messages, or at the
  * start of a header line? */
 static __always_inline int fast__at_line_start(const struct podlens_stream_state *s) {
-  if (s->phase == PODLENS_PHASE_IDLE) {
-    return 1;
-  }
-  return s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0 &&
-         s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
+  return s->phase == PODLENS_PHASE_IDLE || fast__at_header_start(s);
 }
 
 /* Header lines one call of http1__fast_lines() takes at most: the verifier walks each. */
@@ -394,7 +396,8 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
 /*
  * Takes the whole lines of the window (n bytes) from cur->off on: the start line when a
  * message starts there, then header lines up to the blank line that ends the block, until a
- * line is not whole or not plain enough. Advances cur->off past the lines taken. A global
+ * line is not whole or not plain enough. Advances cur->off past the lines taken (the caller
+ * compares it; the return value is always 0, a global function returns a scalar). A global
  * function, verified once: a call per message (and per PODLENS_FAST_LINES_MAX header lines).
  * The position goes through memory (cur) each line: every path through a line then meets
  * the next one in the same verifier state, rather than one state per position range.
@@ -420,8 +423,7 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
   }
   for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
     __u32 i = *(volatile __u32 *)&cur->off - cur->win_base;
-    if (i >= n || s->phase != PODLENS_PHASE_HEADERS || !fast__at_line_start(s) ||
-        fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+    if (i >= n || !fast__at_header_start(s) || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
     if (fast__header_line(conn, s, cur, win, i, end) < 0) {
@@ -450,9 +452,7 @@ static __always_inline __u32 fast__skip_line(struct podlens_conn_state *conn,
   if (!whole && mask__next(&win->controls, i) < n) {
     return i; /* a control byte inside: the byte machine decides */
   }
-  int starts = s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0 &&
-               s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
-  if (starts) {
+  if (fast__at_header_start(s)) {
     __u32 unused;
     if (end - i < FAST_NAME_BYTES ||
         fast__header_kind(win, i, end - i, &unused) != PODLENS_LINE_SKIP) {
