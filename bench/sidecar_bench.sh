@@ -2,6 +2,8 @@
 # shellcheck source-path=SCRIPTDIR
 # What HTTP telemetry costs a pod, side by side, in one run on one local node (e2e/local/lib.sh):
 #   baseline    the server pod with podlens detached (no program on its veth): no telemetry
+#   baseline2   a second, identical baseline pod: how far two identical configurations differ
+#               in this run (the A/A comparison, the run's noise floor)
 #   unselected  podlens attached to the server pod, no policy selects it (the cheap path)
 #   podlens     podlens attached and selected by a TelemetryPolicy (Inbound 8080)
 #   sidecar     podlens detached; HAProxy inside the server pod as an L7 proxy, inbound :8080
@@ -15,7 +17,7 @@
 #                          [--out FILE.md] [--note TEXT]                      (root)
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
 # report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
-# podlens-cni, cnitool, rate_client and bpf_stats_hold (cmake --build;
+# podlens-cni, cnitool, rate_client, hiccup_meter and bpf_stats_hold (cmake --build;
 # scripts/build-test-tools.sh).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +28,7 @@ source "$BENCH_DIR/../e2e/local/lib.sh"
 # shellcheck source=sidecar_report.sh
 source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
 
-CONFIGS=(baseline unselected podlens sidecar)
+CONFIGS=(baseline baseline2 unselected podlens sidecar)
 LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
 ROUNDS=5 MAX_SECONDS=5 RATE_SECONDS=6 WARMUP=1 CONNECTIONS=16 SMOKE=0 NOTE=""
 OUT=$PL_ROOT/docs/benchmarks.md
@@ -47,6 +49,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
 RESULTS=$PL_DIR/results.txt
+HISTOGRAMS=$PL_DIR/histograms  # one latency histogram per run, pooled per case at the end
 
 trap pl_node_down EXIT
 trap 'exit 130' INT TERM
@@ -168,7 +171,8 @@ run_one() {
   before=$(snapshot "$pod")
   result=$(pl_exec client "$RATE_CLIENT" --url "http://$(pl_pod_ip "$pod"):8080/" \
     --rate "$rate" --duration "$seconds" --warmup "$WARMUP" --connections "$CONNECTIONS" \
-    "${flags[@]}" 2>/dev/null | grep '^RESULT ') || pl_die "rate_client failed on $config"
+    --histogram "$HISTOGRAMS/$config-$kind-$load-$round.txt" "${flags[@]}" 2>/dev/null \
+    | grep '^RESULT ') || pl_die "rate_client failed on $config"
   after=$(snapshot "$pod")
   if [ "$config" = podlens ]; then  # the controller drains the ring buffer: count it all
     pl_wait_stable pl_metric_value podlens_events_total >/dev/null
@@ -204,6 +208,22 @@ run_one() {
     printf "  %-10s %s %-3s round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us  %5.1f ms CPU/1k\n",
       v["config"], v["kind"], v["load"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"],
       v["cpu_ms_per_k"] }' >&2
+}
+
+# pool_histograms: one "pooled config=C kind=K load=L ..." line per case appended to $RESULTS,
+# the percentiles of every request of the case's rounds together (rate_client --merge).
+pool_histograms() {
+  local config kind load result
+  for config in "${CONFIGS[@]}"; do
+    for kind in ka nc; do
+      for load in max "${LOADS[@]}"; do
+        compgen -G "$HISTOGRAMS/$config-$kind-$load-*.txt" >/dev/null || continue
+        result=$("$RATE_CLIENT" --merge "$HISTOGRAMS/$config-$kind-$load-"*.txt) \
+          || pl_die "could not pool the histograms of $config $kind $load"
+        echo "pooled config=$config kind=$kind load=$load ${result#RESULT }" >>"$RESULTS"
+      done
+    done
+  done
 }
 
 busy_pct() {  # busy_pct SECONDS: how busy the whole machine is, in percent, over SECONDS
@@ -245,11 +265,16 @@ machine_facts() {
 main() {
   RATE_CLIENT=$(pl_bin rate_client)
   [ "$SMOKE" -eq 0 ] || "$RATE_CLIENT" --self-test >&2 || pl_die "rate_client's histogram is wrong"
+  local hiccups
+  hiccups=$("$(pl_bin hiccup_meter)" "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)") \
+    || pl_die "hiccup_meter failed"
   pl_node_up
   hold_bpf_stats
   : >"$RESULTS"
+  mkdir -p "$HISTOGRAMS"
   echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" \
-    "busy_before=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")" >"$PL_DIR/facts.txt"
+    "busy_before=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")" \
+    "${hiccups#RESULT }" >"$PL_DIR/facts.txt"
   write_policy
   local config
   for config in "${CONFIGS[@]}"; do
@@ -259,6 +284,7 @@ main() {
   pl_pod_add client bench config=client
   pl_podlens_detach client
   pl_podlens_detach "$(server baseline)"
+  pl_podlens_detach "$(server baseline2)"
   pl_podlens_detach "$(server sidecar)"
   sidecar_up "$(server sidecar)"
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
@@ -287,6 +313,7 @@ main() {
       for config in $(rotated "$round"); do run_one "$config" ka "$rate" "$round" "$load"; done
     done
   done
+  pool_histograms
   {
     machine_facts
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \

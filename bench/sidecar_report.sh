@@ -3,9 +3,10 @@
 # (one line of key=value words per rate_client run) and facts (machine, memory, settings).
 # Sourced by the bench; run by hand it re-renders a report from a run's kept files:
 #   bench/sidecar_report.sh RESULTS FACTS OUT.md [NOTE]
-# Every figure is the median over the run's rounds unless it says otherwise.
+# Throughput, CPU and data-plane figures are medians over the run's rounds; latency percentiles
+# pool every request of the rounds (the "pooled" lines of RESULTS, from rate_client --merge).
 
-CONFIG_NAMES=(baseline unselected podlens sidecar)
+CONFIG_NAMES=(baseline baseline2 unselected podlens sidecar)
 
 # median_of RESULTS CONFIG KIND LOAD KEY: the median of KEY over the rounds of one case.
 median_of() {
@@ -13,6 +14,21 @@ median_of() {
       for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
     "$1" | sort -g | awk '{ v[++n] = $1 }
       END { printf "%.10g\n", !n ? 0 : (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+
+# pooled_of RESULTS CONFIG KIND LOAD KEY: KEY of the case's pooled line (every request of its
+# rounds in one histogram)
+pooled_of() {
+  awk -v want="pooled config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
+      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
+    "$1" | awk 'END { printf "%.10g\n", $1 + 0 }'
+}
+
+# range_of RESULTS CONFIG KIND LOAD KEY: "lowest–highest" of KEY over the rounds
+range_of() {
+  awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
+      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
+    "$1" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f–%.0f\n", lo, hi }'
 }
 
 sum_of() {  # sum_of RESULTS CONFIG KIND LOAD KEY: KEY added up over the rounds
@@ -23,6 +39,7 @@ sum_of() {  # sum_of RESULTS CONFIG KIND LOAD KEY: KEY added up over the rounds
 
 # Short forms over the report's RESULTS and FACTS (set by write_report).
 med() { median_of "$RESULTS_FILE" "$@"; }
+pool() { pooled_of "$RESULTS_FILE" "$@"; }
 sum() { sum_of "$RESULTS_FILE" "$@"; }
 fact() {
   tr ' ' '\n' <"$FACTS_FILE" | awk -F= -v key="$1" '$1 == key { print substr($0, length(key) + 2) }'
@@ -37,10 +54,18 @@ header() {
   for cell in "$@"; do line="$line---|"; done
   echo "$line"
 }
-verdict() {  # verdict VALUE <=|>= LIMIT
-  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-    print ((op == "<=") ? v <= t : v >= t) ? "**pass**" : "**miss**" }'
+# verdict VALUE <=|>= LIMIT [NOISE]: pass or miss; with NOISE (the A/A ratio of the same
+# figure, baseline2 against baseline), a value past the limit by less than the A/A difference
+# is "unresolved": this run cannot tell it from the limit.
+verdict() {
+  awk -v v="$1" -v op="$2" -v t="$3" -v aa="${4:-1}" 'BEGIN {
+    noise = aa > 1 ? aa - 1 : 1 - aa
+    if ((op == "<=") ? v <= t : v >= t) print "**pass**"
+    else if ((op == "<=") ? v <= t + noise : v >= t - noise)
+      printf "**unresolved** (past the limit by less than the A/A difference, %.0f%%)\n", 100 * noise
+    else print "**miss**" }'
 }
+quotient() { awk -v a="$1" -v b="$2" -v none="$3" 'BEGIN { print b ? a / b : none }'; }
 run_name() {  # run_name KIND LOAD: "keep-alive, 50% load", "new connection, maximum"
   printf '%s, ' "$([ "$1" = ka ] && echo keep-alive || echo new connection)"
   if [ "$2" = max ]; then echo maximum; else echo "$2% load"; fi
@@ -57,7 +82,7 @@ plot_latency() {
     for load in "$@"; do
       printf '%s' "$load"
       for key in p50_us p90_us p99_us p999_us; do
-        printf ' %s' "$(med "$config" ka "$load" "$key")"
+        printf ' %s' "$(pool "$config" ka "$load" "$key")"
       done
       echo
     done >"$data/$config"
@@ -65,7 +90,7 @@ plot_latency() {
   gnuplot <<GNUPLOT
 set terminal pngcairo size 1200,800 font "DejaVu Sans,10"
 set output "$png"
-set multiplot layout 2,2 title "Latency against load (open loop, keep-alive; median of rounds)"
+set multiplot layout 2,2 title "Latency against load (open loop, keep-alive; every request of the rounds)"
 set logscale y
 set xlabel "load, % of the baseline's keep-alive capacity"
 set ylabel "microseconds"
@@ -75,6 +100,7 @@ set xtics ($xtics)
 do for [c = 2:5] {
   set title (c == 2 ? "p50" : c == 3 ? "p90" : c == 4 ? "p99" : "p99.9")
   plot "$data/baseline" using 1:c with linespoints lw 2 title "baseline", \
+       "$data/baseline2" using 1:c with linespoints lw 1 dt 2 title "baseline2 (A/A)", \
        "$data/unselected" using 1:c with linespoints lw 2 title "unselected", \
        "$data/podlens" using 1:c with linespoints lw 2 title "podlens", \
        "$data/sidecar" using 1:c with linespoints lw 2 title "sidecar"
@@ -113,21 +139,27 @@ write_head() {
 # Benchmarks: no telemetry, podlens, and a sidecar proxy
 
 Written by \`sudo bench/sidecar_bench.sh\` (see [how to reproduce](#how-to-reproduce)); the raw
-figures of this run are in [benchmarks/results.txt](benchmarks/results.txt). Every figure is
-the median over the run's rounds ($(fact rounds)); every ratio is against the baseline measured
-in the same run.
+figures of this run are in [benchmarks/results.txt](benchmarks/results.txt). Throughput, CPU
+and data-plane figures are medians over the run's rounds ($(fact rounds)); latency percentiles
+count every request of the rounds together. Every ratio is against the baseline measured in the
+same run, and a second, identical baseline pod (baseline2) shows how far two identical
+configurations differ in this run: the resolution of every other ratio.
 
 ## Machine
 
 TEXT
   header CPU cores kernel "date (UTC)" "load average before / after" \
-    "machine busy before / after"
+    "machine busy before / after" "hiccups (idle, before)"
   row "$(fact cpu_model | tr _ ' ')" "$(fact cores)" "$(fact kernel)" "$(fact date)" \
-    "$(fact load_before) / $(fact load_after)" "$(fact busy_before)% / $(fact busy_after)%"
+    "$(fact load_before) / $(fact load_after)" "$(fact busy_before)% / $(fact busy_after)%" \
+    "$(fact hiccups_per_s)/s, $(fact hiccup_ms_per_s) ms/s, worst $(fact hiccup_worst_ms) ms"
   cat <<TEXT
 
 "Machine busy" is the share of CPU time used on the machine (\`/proc/stat\`) over a few seconds
-before the node starts and after the measurements end: 0% means otherwise idle.
+before the node starts and after the measurements end: 0% means otherwise idle. "Hiccups":
+\`bench/hiccup_meter\` sleeping 100 µs at a time for $(fact hiccup_seconds) s before the node
+starts, the wakeups more than 1 ms late (how often, the time lost per second, the worst): stalls
+of the machine itself, which no configuration's tail latency can go under.
 ${1:+
 $1
 }
@@ -141,6 +173,7 @@ $(fact sidecar_app_logged) requests its app logged: the sidecar pod's traffic al
 | name | server pod |
 |---|---|
 | baseline | podlens detached from the pod's veth (no program): no telemetry |
+| baseline2 | the same as baseline, a second pod: the A/A comparison (how far two identical configurations differ in this run) |
 | unselected | podlens attached (both directions, moved to tcx by the controller before the runs), no policy selects the pod: the cheap path |
 | podlens | podlens attached and selected by a TelemetryPolicy (Inbound, port 8080): every packet parsed, one event per request, the controller aggregating |
 | sidecar | podlens detached; HAProxy in the pod (HTTP mode, 2 threads, an access-log line per request), inbound :8080 redirected to it by iptables, proxying to the app on localhost over reused keep-alive connections |
@@ -149,28 +182,34 @@ TEXT
 }
 
 write_targets() {
-  local p99 p99b ka ka0 nc nc0 lost losses hwm
-  p99=$(med podlens ka 50 p99_us) p99b=$(med baseline ka 50 p99_us)
+  local p99 p99b p99aa ka ka0 kaaa nc nc0 ncaa lost losses hwm
+  p99=$(pool podlens ka 50 p99_us) p99b=$(pool baseline ka 50 p99_us)
   ka=$(med podlens ka max achieved_rps) ka0=$(med baseline ka max achieved_rps)
   nc=$(med podlens nc max achieved_rps) nc0=$(med baseline nc max achieved_rps)
+  p99aa=$(quotient "$(pool baseline2 ka 50 p99_us)" "$p99b" 1)
+  kaaa=$(quotient "$(med baseline2 ka max achieved_rps)" "$ka0" 1)
+  ncaa=$(quotient "$(med baseline2 nc max achieved_rps)" "$nc0" 1)
   lost=$(($(sum podlens ka max lost) + $(sum podlens nc max lost)))
   losses=$(($(sum podlens ka max losses) + $(sum podlens nc max losses)))
   hwm=$(fact controller_hwm_kb)
-  printf '## Targets\n\n%s\n\n' \
-    "Recorded, not asserted: a miss is a finding of this run on this machine."
-  header target "this run" ""
+  printf '## Targets\n\n%s\n%s\n%s\n\n' \
+    "Recorded, not asserted: a miss is a finding of this run on this machine. \"A/A\" is the same" \
+    "figure of baseline2 against baseline: a ratio past its limit by less than the A/A difference" \
+    "is marked unresolved (the run cannot tell it from the limit)."
+  header target "this run" "A/A" ""
   row "podlens p99 at 50% load ≤ 1.05× baseline" \
     "$(num "$p99" %.1f) µs vs $(num "$p99b" %.1f) µs = $(ratio "$p99" "$p99b")" \
-    "$(verdict "$(awk -v a="$p99" -v b="$p99b" 'BEGIN { print b ? a / b : 99 }')" "<=" 1.05)"
+    "$(num "$p99aa" %.2f)×" "$(verdict "$(quotient "$p99" "$p99b" 99)" "<=" 1.05 "$p99aa")"
   row "podlens maximum throughput ≥ 0.97× baseline, keep-alive" \
     "$(num "$ka") vs $(num "$ka0") req/s = $(ratio "$ka" "$ka0")" \
-    "$(verdict "$(awk -v a="$ka" -v b="$ka0" 'BEGIN { print b ? a / b : 0 }')" ">=" 0.97)"
+    "$(num "$kaaa" %.2f)×" "$(verdict "$(quotient "$ka" "$ka0" 0)" ">=" 0.97 "$kaaa")"
   row "the same, new connection per request" \
     "$(num "$nc") vs $(num "$nc0") req/s = $(ratio "$nc" "$nc0")" \
-    "$(verdict "$(awk -v a="$nc" -v b="$nc0" 'BEGIN { print b ? a / b : 0 }')" ">=" 0.97)"
+    "$(num "$ncaa" %.2f)×" "$(verdict "$(quotient "$nc" "$nc0" 0)" ">=" 0.97 "$ncaa")"
   row "zero telemetry loss at the highest rate (the maximum-throughput runs)" \
-    "$lost requests without an event, $losses kernel losses" "$(verdict $((lost + losses)) "<=" 0)"
-  row "controller ≤ 30 MB RSS" "peak $(mb "$hwm") MB" "$(verdict "$hwm" "<=" 30720)"
+    "$lost requests without an event, $losses kernel losses" "" \
+    "$(verdict $((lost + losses)) "<=" 0)"
+  row "controller ≤ 30 MB RSS" "peak $(mb "$hwm") MB" "" "$(verdict "$hwm" "<=" 30720)"
   echo
 }
 
@@ -195,21 +234,23 @@ write_latency() {
 
 Open loop at $(echo "$1" | sed 's/ $//; s/ /%, /g')% of the baseline's keep-alive capacity
 ($(num "$(fact capacity)") requests/s), keep-alive, $(fact rate_seconds) s a run; latency runs
-from each request's intended send time. Microseconds.
+from each request's intended send time. Microseconds; the percentiles count every request of
+the $(fact rounds) rounds together, and "p99 of the rounds" shows how far one round's p99 can
+stray.
 
 ![latency against load](benchmarks/latency_vs_load.png)
 
 TEXT
   header load configuration "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline" \
-    "p99 × baseline" "errors + timeouts"
+    "p99 × baseline" "p99 of the rounds" "errors + timeouts"
   for load in $1; do
-    p50b=$(med baseline ka "$load" p50_us) p99b=$(med baseline ka "$load" p99_us)
+    p50b=$(pool baseline ka "$load" p50_us) p99b=$(pool baseline ka "$load" p99_us)
     for c in "${CONFIG_NAMES[@]}"; do
-      p50=$(med "$c" ka "$load" p50_us) p99=$(med "$c" ka "$load" p99_us)
+      p50=$(pool "$c" ka "$load" p50_us) p99=$(pool "$c" ka "$load" p99_us)
       row "$load%" "$c" "$(num "$(med "$c" ka "$load" achieved_rps)")" "$(num "$p50" %.1f)" \
-        "$(num "$(med "$c" ka "$load" p90_us)" %.1f)" "$(num "$p99" %.1f)" \
-        "$(num "$(med "$c" ka "$load" p999_us)" %.1f)" "$(ratio "$p50" "$p50b")" \
-        "$(ratio "$p99" "$p99b")" \
+        "$(num "$(pool "$c" ka "$load" p90_us)" %.1f)" "$(num "$p99" %.1f)" \
+        "$(num "$(pool "$c" ka "$load" p999_us)" %.1f)" "$(ratio "$p50" "$p50b")" \
+        "$(ratio "$p99" "$p99b")" "$(range_of "$RESULTS_FILE" "$c" ka "$load" p99_us)" \
         "$(($(sum "$c" ka "$load" errors) + $(sum "$c" ka "$load" timeouts)))"
     done
   done
@@ -313,7 +354,7 @@ write_method() {
 sudo scripts/install-deps.sh                   # nginx-light, haproxy, gnuplot-nox, ...
 cmake -S . -B build -G Ninja && cmake --build build
 scripts/build-test-tools.sh build/tools        # cnitool
-sudo bench/sidecar_bench.sh                    # ~15 minutes on 2 cores; rewrites this file
+sudo bench/sidecar_bench.sh                    # ~18 minutes on 2 cores; rewrites this file
 sudo bench/sidecar_bench.sh --smoke            # ~30 s; report under build/e2e-local/<run>/
 ```
 
@@ -326,20 +367,26 @@ Run it on an otherwise idle machine: every configuration shares the cores with t
 
 * **Node.** `e2e/local/lib.sh`: netns pods wired by the real CNI chain (bridge + host-local,
   then podlens-cni, tcx links), the controller in standalone mode with its default flags. Each
-  configuration is its own server pod with the same nginx; the client pod and the baseline and
-  sidecar pods have podlens detached (`pl_podlens_detach`: podlens-cni DEL alone, as a runtime
+  configuration is its own server pod with the same nginx; the client pod and the baseline,
+  baseline2 and sidecar pods have podlens detached (`pl_podlens_detach`: podlens-cni DEL alone, as a runtime
   runs it for that chain entry), so the client side is the same everywhere and only the
   server's path differs.
 * **Alternation.** Each round measures every configuration once per case, in an order rotated
-  from round to round; figures are medians over rounds, so a burst of outside activity moves
-  one round of one configuration rather than a whole column.
+  from round to round; throughput, CPU and data-plane figures are medians over rounds, so a
+  burst of outside activity moves one round of one configuration rather than a whole column.
+* **Noise floor (A/A).** baseline2 is a second baseline pod measured in the same rotation.
+  Its ratios to baseline are what this run's ratios look like when nothing differs: a target
+  missed by less than that is reported unresolved, not missed or met.
 * **Load generator** (`bench/loadgen/rate_client`, C++, epoll, one thread). Open loop: request
   *i* is due at *start + i/R* whatever happened before; a due request takes an idle keep-alive
   connection of the pool, or waits in a queue, and its latency runs from its due time, so a
   stall shows as the delay every later request suffered (no coordinated omission). Each run
   starts with an unrecorded warm-up (1 s). Latencies go into a log-linear histogram (exact up
   to 255 ns, then 128 buckets per power of two: ≤ 0.8% error); a percentile reports the top of
-  its bucket. Maximum throughput is a closed loop: each connection sends again as soon as it is
+  its bucket. Each run's histogram is kept (\`--histogram\`), and a case's percentiles are those
+  of its rounds' histograms merged (\`rate_client --merge\`): every request counts once, so a
+  tail made of a few stalls per run is estimated from all of them rather than from the middle
+  round's handful. Maximum throughput is a closed loop: each connection sends again as soon as it is
   answered; "new connection" sends `Connection: close` and lets the server close first.
 * **Capacity.** The baseline's keep-alive maximum (median of rounds); the fixed rates are
   10%, 50% and 80% of it, the same requests/s for every configuration. A configuration that

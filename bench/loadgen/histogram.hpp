@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cinttypes>
 #include <cstdint>
+#include <cstdio>
 
 namespace podlens::bench {
 
@@ -58,6 +60,47 @@ class LatencyHistogram {
       }
     }
     return max_;
+  }
+
+  // Text form, so that runs can be pooled later (rate_client --merge): a header line
+  // "latency-histogram v1 COUNT SUM MIN MAX", then "INDEX COUNT" for every non-empty bucket.
+  bool save(std::FILE* out) const {
+    std::fprintf(out, "latency-histogram v1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+                 total_, sum_, min(), max_);
+    for (size_t i = 0; i < kBuckets; ++i) {
+      if (counts_[i] != 0) {
+        std::fprintf(out, "%zu %" PRIu64 "\n", i, counts_[i]);
+      }
+    }
+    return std::ferror(out) == 0;
+  }
+
+  // Reads what save wrote into an empty histogram. False on any malformed line, a bucket out
+  // of range, or bucket counts that do not add up to the header's count.
+  bool load(std::FILE* in) {
+    uint64_t total = 0, sum = 0, lo = 0, hi = 0;
+    if (std::fscanf(in, "latency-histogram v1 %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+                    &total, &sum, &lo, &hi) != 4) {
+      return false;
+    }
+    size_t index = 0;
+    uint64_t n = 0, seen = 0;
+    int got = 0;
+    while ((got = std::fscanf(in, "%zu %" SCNu64, &index, &n)) == 2) {
+      if (index >= kBuckets) {
+        return false;
+      }
+      counts_[index] += n;
+      seen += n;
+    }
+    if (got != EOF || seen != total) {
+      return false;
+    }
+    total_ = total;
+    sum_ = sum;
+    min_ = total ? lo : UINT64_MAX;
+    max_ = hi;
+    return true;
   }
 
   static size_t indexOf(uint64_t v) {

@@ -12,6 +12,9 @@
 // connection. Prints a human summary and one "RESULT key=value ..." line for scripts.
 //   rate_client --url http://IP:PORT/PATH [--rate R] [--duration S] [--warmup S]
 //               [--connections N] [--new-connection] [--threads T] [--drain S]
+//               [--histogram FILE]   also writes the run's latency histogram to FILE
+//   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
+//                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -56,6 +59,7 @@ struct Options {
   int connections = 16;
   bool newConnection = false;
   int threads = 1;
+  std::string histogramPath;  // where the run's histogram goes ("": nowhere)
 };
 
 struct Totals {
@@ -385,7 +389,8 @@ void usage() {
   std::fprintf(stderr,
                "usage: rate_client --url http://IP:PORT/PATH [--rate R (0: max)] [--duration S]\n"
                "         [--warmup S] [--drain S] [--connections N] [--new-connection]\n"
-               "         [--threads T]\n"
+               "         [--threads T] [--histogram FILE]\n"
+               "       rate_client --merge FILE...\n"
                "       rate_client --self-test\n");
   std::exit(2);
 }
@@ -438,6 +443,8 @@ Options parseOptions(int argc, char** argv) {
       o.threads = std::atoi(value().c_str());
     } else if (a == "--new-connection") {
       o.newConnection = true;
+    } else if (a == "--histogram") {
+      o.histogramPath = value();
     } else {
       usage();
     }
@@ -478,6 +485,15 @@ int selfTest() {
   a.merge(b);
   expect("merged p100", a.quantile(1.0), 1000000, 0);
   expect("merged p50", a.quantile(0.5), 100, 0);
+  std::FILE* file = std::tmpfile();
+  LatencyHistogram reread;
+  bool saved = file && h.save(file) && std::fseek(file, 0, SEEK_SET) == 0 && reread.load(file);
+  if (file) {
+    std::fclose(file);
+  }
+  expect("saved and reread", saved, 1, 0);
+  expect("reread p99", reread.quantile(0.99), h.quantile(0.99), 0);
+  expect("reread count, mean", reread.count() + reread.mean(), h.count() + h.mean(), 0);
   for (size_t i = 1; i < LatencyHistogram::kBuckets; ++i) {
     if (LatencyHistogram::lowestOf(i) != LatencyHistogram::highestOf(i - 1) + 1 ||
         LatencyHistogram::indexOf(LatencyHistogram::lowestOf(i)) != i) {
@@ -521,11 +537,51 @@ void report(const Options& o, const Totals& t, uint64_t windowStart) {
       t.latency.mean() / 1000.0);
 }
 
+bool saveHistogram(const LatencyHistogram& h, const std::string& path) {
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  bool ok = out && h.save(out);
+  if (out && std::fclose(out) != 0) {
+    ok = false;
+  }
+  if (!ok) {
+    std::fprintf(stderr, "rate_client: cannot write %s: %s\n", path.c_str(), std::strerror(errno));
+  }
+  return ok;
+}
+
+// --merge: the histograms of several runs pooled, as one RESULT line of percentiles.
+int mergeHistograms(int count, char** paths) {
+  LatencyHistogram all;
+  for (int i = 0; i < count; ++i) {
+    LatencyHistogram one;
+    std::FILE* in = std::fopen(paths[i], "r");
+    bool ok = in && one.load(in);
+    if (in) {
+      std::fclose(in);
+    }
+    if (!ok) {
+      std::fprintf(stderr, "rate_client: %s is not a histogram rate_client wrote\n", paths[i]);
+      return 1;
+    }
+    all.merge(one);
+  }
+  auto us = [&](double q) { return all.quantile(q) / 1000.0; };
+  std::printf(
+      "RESULT runs=%d count=%llu p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
+      "mean_us=%.1f\n",
+      count, static_cast<unsigned long long>(all.count()), us(0.5), us(0.9), us(0.99), us(0.999),
+      all.max() / 1000.0, all.mean() / 1000.0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 2 && std::strcmp(argv[1], "--self-test") == 0) {
     return selfTest();
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--merge") == 0) {
+    return mergeHistograms(argc - 2, argv + 2);
   }
   Options o = parseOptions(argc, argv);
   uint64_t start = nowNs() + 20000000;  // 20 ms for the pools to connect
@@ -549,5 +605,5 @@ int main(int argc, char** argv) {
     all.lastDoneNs = std::max(all.lastDoneNs, t.lastDoneNs);
   }
   report(o, all, start + static_cast<uint64_t>(o.warmup * 1e9));
-  return 0;
+  return o.histogramPath.empty() || saveHistogram(all.latency, o.histogramPath) ? 0 : 1;
 }
