@@ -119,8 +119,9 @@ write_report() {
   loads=$(grep -o 'load=[0-9][0-9]*' "$RESULTS_FILE" | cut -d= -f2 | sort -n -u | tr '\n' ' ')
   # shellcheck disable=SC2086  # a list of numbers
   plot_latency "$dir/latency_vs_load.png" $loads
-  cp "$RESULTS_FILE" "$dir/results.txt"
-  cp "$FACTS_FILE" "$dir/facts.txt"
+  # (re-rendering from the kept copies reads and writes the same files)
+  [ "$RESULTS_FILE" -ef "$dir/results.txt" ] || cp "$RESULTS_FILE" "$dir/results.txt"
+  [ "$FACTS_FILE" -ef "$dir/facts.txt" ] || cp "$FACTS_FILE" "$dir/facts.txt"
   {
     write_head "$note"
     write_targets
@@ -362,6 +363,15 @@ Options: `--rounds N` (5), `--max-seconds S` (5), `--rate-seconds S` (6), `--out
 `--note TEXT` (a line for the report); `PL_BUILD` selects the build directory.
 `bench/sidecar_report.sh RESULTS FACTS OUT.md` re-renders a report from a run's kept files.
 Run it on an otherwise idle machine: every configuration shares the cores with the client.
+
+**Reading the figures on a small machine.** On 2 vCPUs the client, the server, the kernel's
+softirq work and the controller share two cores, so two things set the resolution of a run,
+and the report shows both. The A/A ratios (baseline2 against baseline) show how far one
+configuration's median can move when nothing differs: where the scheduler happens to place
+the busy processes changes a whole run's throughput by several percent. The hiccups show stalls
+of the machine itself, a few milliseconds at a time, which set the tail at 50% and 80% load
+for every configuration alike. A target closer than these is marked unresolved; more rounds
+(`--rounds`) and longer runs narrow them.
 
 ## How each figure is measured
 
