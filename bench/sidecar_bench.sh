@@ -271,7 +271,7 @@ main() {
   pl_node_up
   hold_bpf_stats
   : >"$RESULTS"
-  mkdir -p "$HISTOGRAMS"
+  rm -rf "$HISTOGRAMS" && mkdir -p "$HISTOGRAMS"  # never pool another run's rounds
   echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)" \
     "busy_before=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")" \
     "${hiccups#RESULT }" >"$PL_DIR/facts.txt"

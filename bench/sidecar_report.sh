@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The report of bench/sidecar_bench.sh: docs/benchmarks.md and its plot, from the run's results
-# (one line of key=value words per rate_client run) and facts (machine, memory, settings).
+# (one line of key=value words per rate_client run, then one "pooled ..." line per case) and
+# facts (machine, memory, settings).
 # Sourced by the bench; run by hand it re-renders a report from a run's kept files:
 #   bench/sidecar_report.sh RESULTS FACTS OUT.md [NOTE]
-# Throughput, CPU and data-plane figures are medians over the run's rounds; latency percentiles
-# pool every request of the rounds (the "pooled" lines of RESULTS, from rate_client --merge).
+# Every figure is the median over the run's rounds (robust to one disturbed round); the
+# "pooled" p99 beside it counts every request of the rounds together (rate_client --merge).
 
 CONFIG_NAMES=(baseline baseline2 unselected podlens sidecar)
 
@@ -21,7 +22,7 @@ median_of() {
 pooled_of() {
   awk -v want="pooled config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
       for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
-    "$1" | awk 'END { printf "%.10g\n", $1 + 0 }'
+    "$1" | awk 'END { if (NR) printf "%.10g\n", $1 }'
 }
 
 # range_of RESULTS CONFIG KIND LOAD KEY: "lowest–highest" of KEY over the rounds
@@ -39,7 +40,7 @@ sum_of() {  # sum_of RESULTS CONFIG KIND LOAD KEY: KEY added up over the rounds
 
 # Short forms over the report's RESULTS and FACTS (set by write_report).
 med() { median_of "$RESULTS_FILE" "$@"; }
-pool() { pooled_of "$RESULTS_FILE" "$@"; }
+pool() { pooled_of "$RESULTS_FILE" "$@"; }  # empty for results kept before runs were pooled
 sum() { sum_of "$RESULTS_FILE" "$@"; }
 fact() {
   tr ' ' '\n' <"$FACTS_FILE" | awk -F= -v key="$1" '$1 == key { print substr($0, length(key) + 2) }'
@@ -54,18 +55,23 @@ header() {
   for cell in "$@"; do line="$line---|"; done
   echo "$line"
 }
-# verdict VALUE <=|>= LIMIT [NOISE]: pass or miss; with NOISE (the A/A ratio of the same
-# figure, baseline2 against baseline), a value past the limit by less than the A/A difference
-# is "unresolved": this run cannot tell it from the limit.
+# verdict VALUE <=|>= LIMIT [AA]: pass or miss; with AA (the A/A ratio of the same figure,
+# baseline2 against baseline), a value nearer the limit than the A/A difference, on either
+# side, is "unresolved": this run cannot tell it from the limit.
 verdict() {
   awk -v v="$1" -v op="$2" -v t="$3" -v aa="${4:-1}" 'BEGIN {
     noise = aa > 1 ? aa - 1 : 1 - aa
-    if ((op == "<=") ? v <= t : v >= t) print "**pass**"
-    else if ((op == "<=") ? v <= t + noise : v >= t - noise)
-      printf "**unresolved** (past the limit by less than the A/A difference, %.0f%%)\n", 100 * noise
-    else print "**miss**" }'
+    off = v > t ? v - t : t - v
+    if (noise > 0 && off < noise)
+      printf "**unresolved** (%.3f is nearer %.2f than the A/A difference, %.0f%%)\n", v, t,
+        100 * noise
+    else print ((op == "<=") ? v <= t : v >= t) ? "**pass**" : "**miss**" }'
 }
-quotient() { awk -v a="$1" -v b="$2" -v none="$3" 'BEGIN { print b ? a / b : none }'; }
+# quotient A B [NONE]: A / B, or NONE (default empty) when either is missing or B is 0
+quotient() {
+  awk -v a="$1" -v b="$2" -v none="${3:-}" 'BEGIN { print (a != "" && b + 0) ? a / b : none }'
+}
+ratio3() { awk -v r="$1" 'BEGIN { if (r == "") print "–"; else printf "%.3f×", r }'; }
 run_name() {  # run_name KIND LOAD: "keep-alive, 50% load", "new connection, maximum"
   printf '%s, ' "$([ "$1" = ka ] && echo keep-alive || echo new connection)"
   if [ "$2" = max ]; then echo maximum; else echo "$2% load"; fi
@@ -82,7 +88,7 @@ plot_latency() {
     for load in "$@"; do
       printf '%s' "$load"
       for key in p50_us p90_us p99_us p999_us; do
-        printf ' %s' "$(pool "$config" ka "$load" "$key")"
+        printf ' %s' "$(med "$config" ka "$load" "$key")"
       done
       echo
     done >"$data/$config"
@@ -90,7 +96,8 @@ plot_latency() {
   gnuplot <<GNUPLOT
 set terminal pngcairo size 1200,800 font "DejaVu Sans,10"
 set output "$png"
-set multiplot layout 2,2 title "Latency against load (open loop, keep-alive; every request of the rounds)"
+set multiplot layout 2,2 \
+  title "Latency against load (open loop, keep-alive; median of rounds)"
 set logscale y
 set xlabel "load, % of the baseline's keep-alive capacity"
 set ylabel "microseconds"
@@ -140,11 +147,11 @@ write_head() {
 # Benchmarks: no telemetry, podlens, and a sidecar proxy
 
 Written by \`sudo bench/sidecar_bench.sh\` (see [how to reproduce](#how-to-reproduce)); the raw
-figures of this run are in [benchmarks/results.txt](benchmarks/results.txt). Throughput, CPU
-and data-plane figures are medians over the run's rounds ($(fact rounds)); latency percentiles
-count every request of the rounds together. Every ratio is against the baseline measured in the
-same run, and a second, identical baseline pod (baseline2) shows how far two identical
-configurations differ in this run: the resolution of every other ratio.
+figures of this run are in [benchmarks/results.txt](benchmarks/results.txt). Every figure is
+the median over the run's rounds ($(fact rounds)), so one disturbed round cannot move it; every
+ratio is against the baseline measured in the same run, and a second, identical baseline pod
+(baseline2) shows how far two identical configurations differ in this run: the resolution of
+every other ratio.
 
 ## Machine
 
@@ -157,7 +164,7 @@ TEXT
   cat <<TEXT
 
 "Machine busy" is the share of CPU time used on the machine (\`/proc/stat\`) over a few seconds
-before the node starts and after the measurements end: 0% means otherwise idle. "Hiccups":
+before the pods start and after the measurements end: 0% means otherwise idle. "Hiccups":
 \`bench/hiccup_meter\` sleeping 100 µs at a time for $(fact hiccup_seconds) s before the node
 starts, the wakeups more than 1 ms late (how often, the time lost per second, the worst): stalls
 of the machine itself, which no configuration's tail latency can go under.
@@ -184,29 +191,29 @@ TEXT
 
 write_targets() {
   local p99 p99b p99aa ka ka0 kaaa nc nc0 ncaa lost losses hwm
-  p99=$(pool podlens ka 50 p99_us) p99b=$(pool baseline ka 50 p99_us)
+  p99=$(med podlens ka 50 p99_us) p99b=$(med baseline ka 50 p99_us)
   ka=$(med podlens ka max achieved_rps) ka0=$(med baseline ka max achieved_rps)
   nc=$(med podlens nc max achieved_rps) nc0=$(med baseline nc max achieved_rps)
-  p99aa=$(quotient "$(pool baseline2 ka 50 p99_us)" "$p99b" 1)
-  kaaa=$(quotient "$(med baseline2 ka max achieved_rps)" "$ka0" 1)
-  ncaa=$(quotient "$(med baseline2 nc max achieved_rps)" "$nc0" 1)
+  p99aa=$(quotient "$(med baseline2 ka 50 p99_us)" "$p99b")
+  kaaa=$(quotient "$(med baseline2 ka max achieved_rps)" "$ka0")
+  ncaa=$(quotient "$(med baseline2 nc max achieved_rps)" "$nc0")
   lost=$(($(sum podlens ka max lost) + $(sum podlens nc max lost)))
   losses=$(($(sum podlens ka max losses) + $(sum podlens nc max losses)))
   hwm=$(fact controller_hwm_kb)
   printf '## Targets\n\n%s\n%s\n%s\n\n' \
     "Recorded, not asserted: a miss is a finding of this run on this machine. \"A/A\" is the same" \
-    "figure of baseline2 against baseline: a ratio past its limit by less than the A/A difference" \
-    "is marked unresolved (the run cannot tell it from the limit)."
+    "figure of baseline2 against baseline: a ratio nearer its limit than the A/A difference, on" \
+    "either side, is marked unresolved (the run cannot tell it from the limit)."
   header target "this run" "A/A" ""
   row "podlens p99 at 50% load ≤ 1.05× baseline" \
-    "$(num "$p99" %.1f) µs vs $(num "$p99b" %.1f) µs = $(ratio "$p99" "$p99b")" \
-    "$(num "$p99aa" %.2f)×" "$(verdict "$(quotient "$p99" "$p99b" 99)" "<=" 1.05 "$p99aa")"
+    "$(num "$p99" %.1f) µs vs $(num "$p99b" %.1f) µs = $(ratio3 "$(quotient "$p99" "$p99b")")" \
+    "$(ratio3 "$p99aa")" "$(verdict "$(quotient "$p99" "$p99b" 99)" "<=" 1.05 "$p99aa")"
   row "podlens maximum throughput ≥ 0.97× baseline, keep-alive" \
-    "$(num "$ka") vs $(num "$ka0") req/s = $(ratio "$ka" "$ka0")" \
-    "$(num "$kaaa" %.2f)×" "$(verdict "$(quotient "$ka" "$ka0" 0)" ">=" 0.97 "$kaaa")"
+    "$(num "$ka") vs $(num "$ka0") req/s = $(ratio3 "$(quotient "$ka" "$ka0")")" \
+    "$(ratio3 "$kaaa")" "$(verdict "$(quotient "$ka" "$ka0" 0)" ">=" 0.97 "$kaaa")"
   row "the same, new connection per request" \
-    "$(num "$nc") vs $(num "$nc0") req/s = $(ratio "$nc" "$nc0")" \
-    "$(num "$ncaa" %.2f)×" "$(verdict "$(quotient "$nc" "$nc0" 0)" ">=" 0.97 "$ncaa")"
+    "$(num "$nc") vs $(num "$nc0") req/s = $(ratio3 "$(quotient "$nc" "$nc0")")" \
+    "$(ratio3 "$ncaa")" "$(verdict "$(quotient "$nc" "$nc0" 0)" ">=" 0.97 "$ncaa")"
   row "zero telemetry loss at the highest rate (the maximum-throughput runs)" \
     "$lost requests without an event, $losses kernel losses" "" \
     "$(verdict $((lost + losses)) "<=" 0)"
@@ -217,15 +224,25 @@ write_targets() {
 write_throughput() {
   local c ka nc ka0 nc0
   ka0=$(med baseline ka max achieved_rps) nc0=$(med baseline nc max achieved_rps)
-  printf '## Maximum throughput\n\nClosed loop, %s connections, %s s a run.\n\n' \
-    "$(fact connections)" "$(fact max_seconds)"
+  printf '## Maximum throughput\n\n%s\n%s\n\n' \
+    "Closed loop, $(fact connections) connections, $(fact max_seconds) s a run; the median of the" \
+    "rounds, and in brackets the lowest and highest round."
   header configuration "keep-alive, req/s" "× baseline" "new connection per request, req/s" \
     "× baseline"
   for c in "${CONFIG_NAMES[@]}"; do
     ka=$(med "$c" ka max achieved_rps) nc=$(med "$c" nc max achieved_rps)
-    row "$c" "$(num "$ka")" "$(ratio "$ka" "$ka0")" "$(num "$nc")" "$(ratio "$nc" "$nc0")"
+    row "$c" "$(num "$ka") ($(range_of "$RESULTS_FILE" "$c" ka max achieved_rps))" \
+      "$(ratio "$ka" "$ka0")" \
+      "$(num "$nc") ($(range_of "$RESULTS_FILE" "$c" nc max achieved_rps))" \
+      "$(ratio "$nc" "$nc0")"
   done
   echo
+}
+
+pooled_p99() {  # pooled_p99 CONFIG LOAD: the case's pooled p99, "–" when not recorded
+  local value
+  value=$(pool "$1" ka "$2" p99_us)
+  if [ -n "$value" ]; then num "$value" %.1f; else echo "–"; fi
 }
 
 write_latency() {
@@ -235,23 +252,25 @@ write_latency() {
 
 Open loop at $(echo "$1" | sed 's/ $//; s/ /%, /g')% of the baseline's keep-alive capacity
 ($(num "$(fact capacity)") requests/s), keep-alive, $(fact rate_seconds) s a run; latency runs
-from each request's intended send time. Microseconds; the percentiles count every request of
-the $(fact rounds) rounds together, and "p99 of the rounds" shows how far one round's p99 can
-stray.
+from each request's intended send time. Microseconds; each percentile is the median over the
+$(fact rounds) rounds, "p99 of the rounds" is the lowest and highest round, and "p99 pooled"
+counts every request of the rounds together (one disturbed round can move it a long way: a
+10 ms stall in one round of 9 is enough).
 
 ![latency against load](benchmarks/latency_vs_load.png)
 
 TEXT
   header load configuration "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline" \
-    "p99 × baseline" "p99 of the rounds" "errors + timeouts"
+    "p99 × baseline" "p99 of the rounds" "p99 pooled" "errors + timeouts"
   for load in $1; do
-    p50b=$(pool baseline ka "$load" p50_us) p99b=$(pool baseline ka "$load" p99_us)
+    p50b=$(med baseline ka "$load" p50_us) p99b=$(med baseline ka "$load" p99_us)
     for c in "${CONFIG_NAMES[@]}"; do
-      p50=$(pool "$c" ka "$load" p50_us) p99=$(pool "$c" ka "$load" p99_us)
+      p50=$(med "$c" ka "$load" p50_us) p99=$(med "$c" ka "$load" p99_us)
       row "$load%" "$c" "$(num "$(med "$c" ka "$load" achieved_rps)")" "$(num "$p50" %.1f)" \
-        "$(num "$(pool "$c" ka "$load" p90_us)" %.1f)" "$(num "$p99" %.1f)" \
-        "$(num "$(pool "$c" ka "$load" p999_us)" %.1f)" "$(ratio "$p50" "$p50b")" \
+        "$(num "$(med "$c" ka "$load" p90_us)" %.1f)" "$(num "$p99" %.1f)" \
+        "$(num "$(med "$c" ka "$load" p999_us)" %.1f)" "$(ratio "$p50" "$p50b")" \
         "$(ratio "$p99" "$p99b")" "$(range_of "$RESULTS_FILE" "$c" ka "$load" p99_us)" \
+        "$(pooled_p99 "$c" "$load")" \
         "$(($(sum "$c" ka "$load" errors) + $(sum "$c" ka "$load" timeouts)))"
     done
   done
@@ -370,33 +389,35 @@ and the report shows both. The A/A ratios (baseline2 against baseline) show how 
 configuration's median can move when nothing differs: where the scheduler happens to place
 the busy processes changes a whole run's throughput by several percent. The hiccups show stalls
 of the machine itself, a few milliseconds at a time, which set the tail at 50% and 80% load
-for every configuration alike. A target closer than these is marked unresolved; more rounds
-(`--rounds`) and longer runs narrow them.
+for every configuration alike. A ratio nearer its target than the A/A difference is marked
+unresolved; more rounds (`--rounds`) and longer runs narrow it.
 
 ## How each figure is measured
 
 * **Node.** `e2e/local/lib.sh`: netns pods wired by the real CNI chain (bridge + host-local,
   then podlens-cni, tcx links), the controller in standalone mode with its default flags. Each
   configuration is its own server pod with the same nginx; the client pod and the baseline,
-  baseline2 and sidecar pods have podlens detached (`pl_podlens_detach`: podlens-cni DEL alone, as a runtime
-  runs it for that chain entry), so the client side is the same everywhere and only the
-  server's path differs.
+  baseline2 and sidecar pods have podlens detached (`pl_podlens_detach`: podlens-cni DEL
+  alone, as a runtime runs it for that chain entry), so the client side is the same
+  everywhere and only the server's path differs.
 * **Alternation.** Each round measures every configuration once per case, in an order rotated
-  from round to round; throughput, CPU and data-plane figures are medians over rounds, so a
-  burst of outside activity moves one round of one configuration rather than a whole column.
+  from round to round; figures are medians over rounds, so a burst of outside activity moves
+  one round of one configuration rather than a whole column.
 * **Noise floor (A/A).** baseline2 is a second baseline pod measured in the same rotation.
-  Its ratios to baseline are what this run's ratios look like when nothing differs: a target
-  missed by less than that is reported unresolved, not missed or met.
+  Its ratios to baseline are what this run's ratios look like when nothing differs: a ratio
+  nearer its target than that, on either side, is reported unresolved, not missed or met. It
+  is one draw of the noise: the rounds' ranges beside the medians show the spread behind it.
 * **Load generator** (`bench/loadgen/rate_client`, C++, epoll, one thread). Open loop: request
   *i* is due at *start + i/R* whatever happened before; a due request takes an idle keep-alive
   connection of the pool, or waits in a queue, and its latency runs from its due time, so a
   stall shows as the delay every later request suffered (no coordinated omission). Each run
   starts with an unrecorded warm-up (1 s). Latencies go into a log-linear histogram (exact up
   to 255 ns, then 128 buckets per power of two: ≤ 0.8% error); a percentile reports the top of
-  its bucket. Each run's histogram is kept (\`--histogram\`), and a case's percentiles are those
-  of its rounds' histograms merged (\`rate_client --merge\`): every request counts once, so a
-  tail made of a few stalls per run is estimated from all of them rather than from the middle
-  round's handful. Maximum throughput is a closed loop: each connection sends again as soon as it is
+  its bucket. Each run's histogram is kept (`--histogram`); "p99 pooled" is the p99 of a
+  case's rounds merged (`rate_client --merge`), every request counted once. It uses every
+  stall of every round rather than the middle round's handful, but one round with a long
+  outside stall moves it, which the median of rounds resists: the report decides on the
+  median and shows the pooled figure beside it. Maximum throughput is a closed loop: each connection sends again as soon as it is
   answered; "new connection" sends `Connection: close` and lets the server close first.
 * **Capacity.** The baseline's keep-alive maximum (median of rounds); the fixed rates are
   10%, 50% and 80% of it, the same requests/s for every configuration. A configuration that

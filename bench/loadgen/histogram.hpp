@@ -75,31 +75,41 @@ class LatencyHistogram {
     return std::ferror(out) == 0;
   }
 
-  // Reads what save wrote into an empty histogram. False on any malformed line, a bucket out
-  // of range, or bucket counts that do not add up to the header's count.
+  // Replaces this histogram with what save wrote. False (and this histogram empty) on a
+  // malformed line, a bucket out of range, bucket counts that do not add up to the header's
+  // count, or a min or max outside the lowest or highest non-empty bucket.
   bool load(std::FILE* in) {
+    *this = LatencyHistogram{};
     uint64_t total = 0, sum = 0, lo = 0, hi = 0;
     if (std::fscanf(in, "latency-histogram v1 %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
                     &total, &sum, &lo, &hi) != 4) {
       return false;
     }
-    size_t index = 0;
+    size_t index = 0, first = kBuckets, last = 0;
     uint64_t n = 0, seen = 0;
     int got = 0;
     while ((got = std::fscanf(in, "%zu %" SCNu64, &index, &n)) == 2) {
       if (index >= kBuckets) {
+        *this = LatencyHistogram{};
         return false;
       }
       counts_[index] += n;
       seen += n;
+      if (n != 0) {
+        first = std::min(first, index);
+        last = std::max(last, index);
+      }
     }
-    if (got != EOF || seen != total) {
+    bool consistent = got == EOF && seen == total &&
+                      (total == 0 || (indexOf(lo) == first && indexOf(hi) == last));
+    if (!consistent) {
+      *this = LatencyHistogram{};
       return false;
     }
     total_ = total;
     sum_ = sum;
     min_ = total ? lo : UINT64_MAX;
-    max_ = hi;
+    max_ = total ? hi : 0;
     return true;
   }
 

@@ -494,6 +494,31 @@ int selfTest() {
   expect("saved and reread", saved, 1, 0);
   expect("reread p99", reread.quantile(0.99), h.quantile(0.99), 0);
   expect("reread count, mean", reread.count() + reread.mean(), h.count() + h.mean(), 0);
+  auto roundTrip = [](const LatencyHistogram& from, const char* cut) {
+    std::FILE* f = std::tmpfile();
+    if (!f || !from.save(f)) {
+      return -1;
+    }
+    long size = std::ftell(f);
+    if (cut != nullptr) {  // a file cut short: its last bucket line lost
+      std::fseek(f, 0, SEEK_SET);
+      std::string text(static_cast<size_t>(size), '\0');
+      size_t got = std::fread(text.data(), 1, text.size(), f);
+      text.resize(got);
+      text.erase(text.rfind('\n', text.size() - 2) + 1);
+      std::fclose(f);
+      f = std::tmpfile();
+      std::fputs(text.c_str(), f);
+    }
+    std::fseek(f, 0, SEEK_SET);
+    LatencyHistogram to;
+    to.record(5);  // load replaces what was there
+    bool ok = to.load(f);
+    std::fclose(f);
+    return ok ? static_cast<int>(to.count()) : -2;
+  };
+  expect("empty saved and reread", roundTrip(LatencyHistogram{}, nullptr), 0, 0);
+  expect("a truncated file refused", roundTrip(h, "cut"), -2, 0);
   for (size_t i = 1; i < LatencyHistogram::kBuckets; ++i) {
     if (LatencyHistogram::lowestOf(i) != LatencyHistogram::highestOf(i - 1) + 1 ||
         LatencyHistogram::indexOf(LatencyHistogram::lowestOf(i)) != i) {
