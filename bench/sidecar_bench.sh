@@ -14,7 +14,10 @@
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]
-#                          [--out FILE.md] [--note TEXT]                      (root)
+#                          [--one-cpu] [--out FILE.md] [--note TEXT]          (root)
+# --one-cpu runs the client and every server pod on the last CPU (the controller stays free):
+# not how a node runs, but runs repeat to about 1%, so it shows whether a data-plane change
+# helps, where the default placement's spread (several percent) would hide it.
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
 # report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
 # podlens-cni, cnitool, rate_client, hiccup_meter and bpf_stats_hold (cmake --build;
@@ -30,7 +33,7 @@ source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
 
 CONFIGS=(baseline baseline2 unselected podlens sidecar)
 LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
-ROUNDS=5 MAX_SECONDS=5 RATE_SECONDS=6 WARMUP=1 CONNECTIONS=16 SMOKE=0 NOTE=""
+ROUNDS=5 MAX_SECONDS=5 RATE_SECONDS=6 WARMUP=1 CONNECTIONS=16 SMOKE=0 NOTE="" ONE_CPU=""
 OUT=$PL_ROOT/docs/benchmarks.md
 SIDECAR_PORT=15006  # where the redirect sends inbound traffic (Istio's inbound port)
 
@@ -42,8 +45,9 @@ while [ $# -gt 0 ]; do
     --rate-seconds) RATE_SECONDS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --note) NOTE=$2; shift ;;
+    --one-cpu) ONE_CPU=$(($(nproc) - 1)) ;;
     *) echo "usage: $0 [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]" \
-         "[--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
+         "[--one-cpu] [--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -169,7 +173,7 @@ run_one() {
   seconds=$RATE_SECONDS
   [ "$rate" != 0 ] || seconds=$MAX_SECONDS
   before=$(snapshot "$pod")
-  result=$(pl_exec client "$RATE_CLIENT" --url "http://$(pl_pod_ip "$pod"):8080/" \
+  result=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" --url "http://$(pl_pod_ip "$pod"):8080/" \
     --rate "$rate" --duration "$seconds" --warmup "$WARMUP" --connections "$CONNECTIONS" \
     --histogram "$HISTOGRAMS/$config-$kind-$load-$round.txt" "${flags[@]}" 2>/dev/null \
     | grep '^RESULT ') || pl_die "rate_client failed on $config"
@@ -222,6 +226,21 @@ pool_histograms() {
           || pl_die "could not pool the histograms of $config $kind $load"
         echo "pooled config=$config kind=$kind load=$load ${result#RESULT }" >>"$RESULTS"
       done
+    done
+  done
+}
+
+# pin_pods: with --one-cpu, every process of the server pods on that CPU (the client's runs
+# start there through ON_CPU); the controller and everything else stay where the kernel puts
+# them.
+ON_CPU=()
+pin_pods() {
+  [ -n "$ONE_CPU" ] || return 0
+  ON_CPU=(taskset -c "$ONE_CPU")
+  local config pid
+  for config in "${CONFIGS[@]}"; do
+    for pid in $(ip netns pids "$PL_RUN-$(server "$config")"); do
+      taskset -a -pc "$ONE_CPU" "$pid" >/dev/null || pl_die "could not pin $pid"
     done
   done
 }
@@ -287,6 +306,7 @@ main() {
   pl_podlens_detach "$(server baseline2)"
   pl_podlens_detach "$(server sidecar)"
   sidecar_up "$(server sidecar)"
+  pin_pods
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
   [ "$(pl_metric_value podlens_selected_pods)" = 1 ] || pl_die "the policy selects no pod"
   # podlens-cni's fast ADD attached through clsact: measure once the controller has moved the
@@ -319,7 +339,8 @@ main() {
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_seconds=$MAX_SECONDS rate_seconds=$RATE_SECONDS warmup=$WARMUP"
-    echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE"
+    echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
+      "one_cpu=${ONE_CPU:-none}"
   } >>"$PL_DIR/facts.txt"
   write_report "$RESULTS" "$PL_DIR/facts.txt" "$OUT" "$NOTE"
   pl_log "report: $OUT"

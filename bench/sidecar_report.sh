@@ -142,6 +142,17 @@ write_report() {
   } >"$out"
 }
 
+placement() {  # the run's placement of processes on CPUs, as a sentence
+  local cpu
+  cpu=$(fact one_cpu)
+  if [ -z "$cpu" ] || [ "$cpu" = none ]; then
+    echo "Placement: free (the kernel's scheduler places every process on the $(fact cores) CPUs)."
+  else
+    echo "Placement: \`--one-cpu\`, the client and every server pod on CPU $cpu, the" \
+      "controller free: runs repeat closely, but the figures are not a node's."
+  fi
+}
+
 write_head() {
   cat <<TEXT
 # Benchmarks: no telemetry, podlens, and a sidecar proxy
@@ -175,6 +186,7 @@ Server: nginx $(fact nginx), one worker, a 1,024-byte page, an access-log line p
 ground truth). Sidecar: HAProxy $(fact haproxy). Client: \`rate_client\`, $(fact connections)
 connections, one thread. The sidecar's access log has $(fact sidecar_proxy_logged) lines for the
 $(fact sidecar_app_logged) requests its app logged: the sidecar pod's traffic all went through it.
+$(placement)
 
 ## Configurations
 
@@ -379,7 +391,9 @@ sudo bench/sidecar_bench.sh --smoke            # ~30 s; report under build/e2e-l
 ```
 
 Options: `--rounds N` (5), `--max-seconds S` (5), `--rate-seconds S` (6), `--out FILE.md`,
-`--note TEXT` (a line for the report); `PL_BUILD` selects the build directory.
+`--note TEXT` (a line for the report), `--one-cpu` (the client and the server pods on one CPU:
+runs repeat closely, for comparing data-plane builds; not a node's figures); `PL_BUILD`
+selects the build directory.
 `bench/sidecar_report.sh RESULTS FACTS OUT.md` re-renders a report from a run's kept files.
 Run it on an otherwise idle machine: every configuration shares the cores with the client.
 
