@@ -2,6 +2,11 @@
 /*
  * TC programs for a pod's host-side veth. Ingress sees what the pod sends, egress what it
  * receives. Observe only: every path returns TC_ACT_UNSPEC so the TC chain goes on.
+ *
+ * Both directions run one program body, podlens_parse: the two entry programs only note the
+ * direction in skb->cb[0] and tail-call it. Two bodies (one per entry program, each with its
+ * own copy of every subprogram) meant twice the JIT code a request and its response run
+ * through, and that code evicted the rest of the network stack from the caches.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -171,10 +176,42 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   return TC_ACT_UNSPEC;
 }
 
-SEC("tc")
-int podlens_ingress(struct __sk_buff *skb) { return handle_packet(skb, 1); }
+/* skb->cb[0] as the entry programs leave it for podlens_parse. */
+#define PODLENS_CB_FROM_POD 1
+#define PODLENS_CB_TO_POD 2
 
 SEC("tc")
-int podlens_egress(struct __sk_buff *skb) { return handle_packet(skb, 0); }
+int podlens_parse(struct __sk_buff *skb) {
+  __u32 side = skb->cb[0];
+  if (side != PODLENS_CB_FROM_POD && side != PODLENS_CB_TO_POD) {
+    return TC_ACT_UNSPEC; /* not reached through an entry program */
+  }
+  return handle_packet(skb, side == PODLENS_CB_FROM_POD);
+}
+
+/* The one slot the entry programs tail-call. libbpf fills it at load; it is pinned with the
+ * other maps, which keeps it filled (the kernel empties a PROG_ARRAY whose last user
+ * reference goes). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+  __uint(max_entries, 1);
+  __uint(key_size, sizeof(__u32)); /* no key BTF: the kernel takes none for a PROG_ARRAY */
+  __array(values, int(void *));
+} pl_tail SEC(".maps") = {
+    .values = {[0] = (void *)&podlens_parse},
+};
+
+static __always_inline int enter(struct __sk_buff *skb, __u32 side) {
+  skb->cb[0] = side;
+  bpf_tail_call(skb, &pl_tail, 0);
+  loss__count(PODLENS_LOSS_TAIL_CALL); /* reached only when the tail call failed */
+  return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int podlens_ingress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_FROM_POD); }
+
+SEC("tc")
+int podlens_egress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_TO_POD); }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -16,7 +16,7 @@ constexpr std::array<std::string_view, PODLENS_LOSS__COUNT> kLossReasonNames = {
     "ringbuf_full",      "conn_map_full",    "no_conn_state",      "path_truncated",
     "header_too_long",   "seq_gap",          "unparsable",         "pipeline_overflow",
     "unmatched_response", "parse_budget",    "unsupported_framing", "request_unanswered",
-    "chunk_framing",     "message_truncated", "concurrent_segment"};
+    "chunk_framing",     "message_truncated", "concurrent_segment", "tail_call"};
 
 constexpr std::array<std::string_view, 8> kPhaseNames = {
     "idle",           "start_line",       "headers", "body_length",

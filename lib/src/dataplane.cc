@@ -20,7 +20,7 @@ DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
 DataPlane::~DataPlane() {
   if (ownsFds_) {
     for (int fd : {fds_.ingress, fds_.egress, fds_.selectors, fds_.ports, fds_.conns,
-                   fds_.events, fds_.losses}) {
+                   fds_.events, fds_.losses, fds_.tail}) {
       if (fd >= 0) {
         close(fd);
       }
@@ -40,6 +40,7 @@ DataPlane::Fds DataPlane::skeletonFds(const podlens_tc* skel) {
   fds.conns = bpf_map__fd(skel->maps.pl_conns);
   fds.events = bpf_map__fd(skel->maps.pl_events);
   fds.losses = bpf_map__fd(skel->maps.pl_losses);
+  fds.tail = bpf_map__fd(skel->maps.pl_tail);
   return fds;
 }
 

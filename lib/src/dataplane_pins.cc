@@ -43,6 +43,8 @@ constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_LRU_HASH, sizeof(podlens_conn
 constexpr MapShape kEvents{"pl_events", BPF_MAP_TYPE_RINGBUF, 0, 0, 0};
 constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};
+constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
+                         1};
 
 constexpr const char* kIncompatible =
     " (the pins come from a podlens build with another ABI: podlens-controller of this build "
@@ -168,6 +170,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
       take(openPinnedMap(dir, kConns), &fds.conns),
       take(openPinnedMap(dir, kEvents), &fds.events),
       take(openPinnedMap(dir, kLosses), &fds.losses),
+      take(openPinnedMap(dir, kTail), &fds.tail),
   };
   for (const auto& step : steps) {
     if (!step) {

@@ -23,6 +23,7 @@ TEST(Abi, LossReasonNamesAreUniqueAndComplete) {
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_SEQ_GAP), "seq_gap");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_CHUNK_FRAMING), "chunk_framing");
   EXPECT_EQ(lossReasonName(PODLENS_LOSS_CONCURRENT_SEGMENT), "concurrent_segment");
+  EXPECT_EQ(lossReasonName(PODLENS_LOSS_TAIL_CALL), "tail_call");
 }
 
 TEST(Abi, PhaseNamesCoverEveryPhase) {

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 3
+#define PODLENS_ABI_VERSION 4
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -98,7 +98,9 @@ enum podlens_loss_reason {
                                          (a request's, or a response's with none waiting) */
   PODLENS_LOSS_CONCURRENT_SEGMENT = 14, /* a segment found its stream being processed by
                                            another CPU: skipped (a gap for the next one) */
-  PODLENS_LOSS__COUNT = 15,
+  PODLENS_LOSS_TAIL_CALL = 15,        /* an entry program could not reach podlens_parse
+                                         (its PROG_ARRAY slot empty): the packet unseen */
+  PODLENS_LOSS__COUNT = 16,
 };
 
 /* podlens_selectors key. Written only by user space, read by BPF. */

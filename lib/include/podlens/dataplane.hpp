@@ -122,6 +122,7 @@ class DataPlane {
     int conns = -1;
     int events = -1;
     int losses = -1;
+    int tail = -1;  // pl_tail: the entry programs' way to podlens_parse
   };
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);

@@ -4,6 +4,7 @@
 #include <podlens/dataplane.hpp>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,7 +43,7 @@ TEST(PinsTest, FirstLoaderPinsEverythingAtomicallyLaterOnesOpen) {
   EXPECT_TRUE(loadedNow);
   const std::string dir = dataplanePinDir(root.path());
   for (const char* pin : {"prog_ingress", "prog_egress", "pl_selectors", "pl_ports", "pl_conns",
-                          "pl_events", "pl_losses", "pl_scratch"}) {
+                          "pl_events", "pl_losses", "pl_scratch", "pl_tail"}) {
     EXPECT_TRUE(exists(dir + "/" + pin)) << pin;
   }
   for (const auto& entry : std::filesystem::directory_iterator(root.path())) {
@@ -64,6 +65,46 @@ TEST(PinsTest, FirstLoaderPinsEverythingAtomicallyLaterOnesOpen) {
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_TRUE(listed->front().first == key);
   EXPECT_TRUE(listed->front().second == value);
+}
+
+// The tail-call losses a packet run through prog_fd (BPF_PROG_TEST_RUN) added.
+uint64_t tailCallLossesOfOnePacket(int progFd, int lossesFd) {
+  auto total = [&] {
+    std::vector<uint64_t> perCpu(static_cast<size_t>(libbpf_num_possible_cpus()));
+    uint32_t key = PODLENS_LOSS_TAIL_CALL;
+    EXPECT_EQ(bpf_map_lookup_elem(lossesFd, &key, perCpu.data()), 0);
+    uint64_t sum = 0;
+    for (uint64_t n : perCpu) {
+      sum += n;
+    }
+    return sum;
+  };
+  uint64_t before = total();
+  std::vector<uint8_t> frame(64, 0);  // not IP: the parser drops it, after the tail call
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(),
+              .data_size_in = static_cast<uint32_t>(frame.size()), .repeat = 1);
+  EXPECT_EQ(bpf_prog_test_run_opts(progFd, &opts), 0);
+  return total() - before;
+}
+
+// The entry programs reach podlens_parse through pl_tail, which the kernel empties when its
+// last user reference goes: the pin must keep it filled once its loader is gone.
+TEST(PinsTest, PinnedEntryProgramsStillReachTheParserAfterTheirLoaderExits) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  loadPinned(root.path()).reset();  // the loader's fds closed: only the pins remain
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  EXPECT_EQ(tailCallLossesOfOnePacket(plane->ingressProgramFd(), plane->lossesFd()), 0u);
+  EXPECT_EQ(tailCallLossesOfOnePacket(plane->egressProgramFd(), plane->lossesFd()), 0u);
+
+  // An empty slot is counted, not silent (and shows this test can fail).
+  int tail = bpf_obj_get((dataplanePinDir(root.path()) + "/pl_tail").c_str());
+  ASSERT_GE(tail, 0);
+  uint32_t slot = 0;
+  ASSERT_EQ(bpf_map_delete_elem(tail, &slot), 0);
+  close(tail);
+  EXPECT_EQ(tailCallLossesOfOnePacket(plane->ingressProgramFd(), plane->lossesFd()), 1u);
 }
 
 TEST(PinsTest, ConcurrentLoadersPublishOnce) {
