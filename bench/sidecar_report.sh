@@ -9,33 +9,35 @@
 
 CONFIG_NAMES=(baseline baseline2 unselected podlens sidecar)
 
+# values_of RESULTS PREFIX KEY: KEY's value on every line of RESULTS that starts with PREFIX
+values_of() {
+  awk -v want="$2" -v key="$3" 'index($0, want) == 1 {
+      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
+    "$1"
+}
+
 # median_of RESULTS CONFIG KIND LOAD KEY: the median of KEY over the rounds of one case.
 median_of() {
-  awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
-      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
-    "$1" | sort -g | awk '{ v[++n] = $1 }
+  values_of "$1" "config=$2 kind=$3 load=$4 " "$5" | sort -g | awk '{ v[++n] = $1 }
       END { printf "%.10g\n", !n ? 0 : (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
 # pooled_of RESULTS CONFIG KIND LOAD KEY: KEY of the case's pooled line (every request of its
 # rounds in one histogram)
 pooled_of() {
-  awk -v want="pooled config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
-      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
-    "$1" | awk 'END { if (NR) printf "%.10g\n", $1 }'
+  values_of "$1" "pooled config=$2 kind=$3 load=$4 " "$5" \
+    | awk 'END { if (NR) printf "%.10g\n", $1 }'
 }
 
 # range_of RESULTS CONFIG KIND LOAD KEY: "lowest–highest" of KEY over the rounds
 range_of() {
-  awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
-      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) print substr($i, length(key) + 2) }' \
-    "$1" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f–%.0f\n", lo, hi }'
+  values_of "$1" "config=$2 kind=$3 load=$4 " "$5" | sort -g \
+    | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.0f–%.0f\n", lo, hi }'
 }
 
 sum_of() {  # sum_of RESULTS CONFIG KIND LOAD KEY: KEY added up over the rounds
-  awk -v want="config=$2 kind=$3 load=$4 " -v key="$5" 'index($0, want) == 1 {
-      for (i = 1; i <= NF; i++) if (index($i, key "=") == 1) s += substr($i, length(key) + 2) }
-    END { printf "%.0f\n", s }' "$1"  # mawk would print 1e+06
+  values_of "$1" "config=$2 kind=$3 load=$4 " "$5" \
+    | awk '{ s += $1 } END { printf "%.0f\n", s }'  # mawk would print 1e+06
 }
 
 # Short forms over the report's RESULTS and FACTS (set by write_report).

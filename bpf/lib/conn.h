@@ -47,13 +47,13 @@ struct selection {
 
 /*
  * The state of a selected connection: conn, the state the caller looked up, or a new one
- * created on SYN (also replacing conn) or on the first bytes of a request. Returns NULL when the segment is not worth state (pure ACKs of unknown
- * flows).
+ * created on SYN (also replacing conn) or on the first bytes of a request. Returns NULL when
+ * the segment is not worth state (pure ACKs of unknown flows).
  */
 static __always_inline struct podlens_conn_state *
 conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_state *conn,
-                       const struct tcp_segment *seg, const struct selection *sel,
-                       __u32 generation, struct parse_cursor *cur) {
+                      const struct tcp_segment *seg, const struct selection *sel,
+                      __u32 generation, struct parse_cursor *cur) {
   int syn = seg->flags & TCP_FLAG_SYN;
   int fresh_syn = syn && !(seg->flags & TCP_FLAG_ACK) && cur->is_request;
   if (conn && !fresh_syn) {
