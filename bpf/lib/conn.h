@@ -46,6 +46,41 @@ struct selection {
 };
 
 /*
+ * Puts a new state for cur->key in pl_conns: replacing any other (replace, a new SYN) or only
+ * where there is none. Returns 0 when the map holds a state for the key, -1 when it is full.
+ * A global function: only a connection's first packet runs it, and the packets after it run
+ * through smaller code.
+ */
+__noinline int conn__insert(const struct selection *sel, struct parse_cursor *cur,
+                            __u32 generation, __u32 next_seq, __u32 replace) {
+  if (!sel || !cur) {
+    return -1;
+  }
+  struct podlens_scratch *scratch = scratch__get();
+  if (!scratch) {
+    return -1;
+  }
+  /* Only the fields before the FIFO are ever written here: its slots stay as the zeroed
+   * per-CPU map made them (their numbers must start at 0, see pending__drop_all). */
+  struct podlens_conn_state *fresh = &scratch->fresh_conn;
+  __builtin_memset(fresh, 0, __builtin_offsetof(struct podlens_conn_state, pending));
+  fresh->direction = sel->direction;
+  fresh->capture_flags = sel->capture_flags;
+  fresh->policy_id = sel->policy_id;
+  fresh->selector_generation = generation;
+  fresh->server_port =
+      sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
+  fresh->req.seq_valid = 1;
+  fresh->req.next_seq = next_seq;
+  long err = bpf_map_update_elem(&pl_conns, &cur->key, fresh, replace ? BPF_ANY : BPF_NOEXIST);
+  if (err && err != -17 /* EEXIST: another CPU created it first */) {
+    loss__count(PODLENS_LOSS_CONN_MAP_FULL);
+    return -1;
+  }
+  return 0;
+}
+
+/*
  * The state of a selected connection: conn, the state the caller looked up, or a new one
  * created on SYN (also replacing conn) or on the first bytes of a request. Returns NULL when
  * the segment is not worth state (pure ACKs of unknown flows).
@@ -75,26 +110,8 @@ conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_state *conn,
       loss__count(PODLENS_LOSS_NO_CONN_STATE); /* the bytes before it are lost */
     }
   }
-  struct podlens_scratch *scratch = scratch__get();
-  if (!scratch) {
-    return NULL;
-  }
-  /* Only the fields before the FIFO are ever written here: its slots stay as the zeroed
-   * per-CPU map made them (their numbers must start at 0, see pending__drop_all). */
-  struct podlens_conn_state *fresh = &scratch->fresh_conn;
-  __builtin_memset(fresh, 0, __builtin_offsetof(struct podlens_conn_state, pending));
-  fresh->direction = sel->direction;
-  fresh->capture_flags = sel->capture_flags;
-  fresh->policy_id = sel->policy_id;
-  fresh->selector_generation = generation;
-  fresh->server_port =
-      sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
-  fresh->req.seq_valid = 1;
-  fresh->req.next_seq = fresh_syn ? seg->seq + 1 : seg->seq;
   /* A new SYN replaces whatever a previous connection on the same tuple left. */
-  long err = bpf_map_update_elem(&pl_conns, &cur->key, fresh, fresh_syn ? BPF_ANY : BPF_NOEXIST);
-  if (err && err != -17 /* EEXIST: another CPU created it first */) {
-    loss__count(PODLENS_LOSS_CONN_MAP_FULL);
+  if (conn__insert(sel, cur, generation, fresh_syn ? seg->seq + 1 : seg->seq, fresh_syn) < 0) {
     return NULL;
   }
   return bpf_map_lookup_elem(&pl_conns, &cur->key);
@@ -114,8 +131,17 @@ static __always_inline int stream__take(struct podlens_stream_state *s) {
   return __sync_lock_test_and_set(&s->busy, 1) == 0;
 }
 
+/* Releases the stream: its state writes must be visible before the flag clears. x86 keeps
+ * stores in order and never moves a store ahead of an earlier load, so there a plain store
+ * after a compiler barrier releases (as the kernel's spin_unlock does) and saves a locked
+ * instruction per packet; elsewhere the exchange's full barrier does it. */
 static __always_inline void stream__release(struct podlens_stream_state *s) {
-  __sync_lock_test_and_set(&s->busy, 0); /* a full barrier: the state writes come first */
+#if defined(__TARGET_ARCH_x86)
+  barrier();
+  *(volatile __u64 *)&s->busy = 0;
+#else
+  __sync_lock_test_and_set(&s->busy, 0);
+#endif
 }
 
 /* A segment further behind than this is not a retransmission but a stream we lost track of

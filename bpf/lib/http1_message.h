@@ -194,19 +194,28 @@ static __always_inline void event__copy_path(struct podlens_http_event *e,
   }
 }
 
-/* Emits the event of the oldest pending request, answered by the response just completed. */
-static __always_inline void message__complete_response(struct podlens_conn_state *conn,
-                                                       struct podlens_stream_state *s,
-                                                       struct parse_cursor *cur,
-                                                       __u8 extra_flags) {
+/*
+ * Emits the event of the oldest pending request, answered by the response just completed
+ * (s, the response stream). A global function: six places complete a response (a body's
+ * end, a header block with no body, a tunnel, a close, the last chunk), and one copy of the
+ * event code, rather than one inlined at each, keeps the code a transaction runs through
+ * small and warm in the instruction cache (on real traffic the network stack evicts it
+ * between packets).
+ */
+__noinline int message__complete_response(struct podlens_conn_state *conn,
+                                          struct podlens_stream_state *s,
+                                          struct parse_cursor *cur, __u32 extra_flags) {
+  if (!conn || !s || !cur) {
+    return 0;
+  }
   if (conn->head == conn->tail) {
     loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
-    return;
+    return 0;
   }
   struct podlens_pending_request *req = pending__answered(conn);
   if (!req) {
     conn->tail++; /* answers a request discarded on overflow, counted when it came */
-    return;
+    return 0;
   }
   struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
   if (!e) {
@@ -232,6 +241,7 @@ static __always_inline void message__complete_response(struct podlens_conn_state
     bpf_ringbuf_submit(e, events__wakeup_flags());
   }
   conn->tail++;
+  return 0;
 }
 
 /* The headers announced a chunked body: its first chunk-size line comes next. */
