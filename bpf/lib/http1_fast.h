@@ -23,8 +23,6 @@
 #define WORD_TRANSFER 0x726566736e617274ULL /* "transfer" */
 #define WORD_ENCODIN 0x6e69646f636e652dULL  /* "-encodin" */
 #define WORD_G_ 0x3a67ULL                    /* "g:" */
-#define WORD_CONNECTI 0x697463656e6e6f63ULL /* "connecti" */
-#define WORD_ON_ 0x3a6e6fULL                 /* "on:" */
 #define WORD_HTTP1_ 0x2e312f50545448ULL      /* "HTTP/1." (not lower-cased) */
 #define MASK_BYTES(n) ((n) >= 8 ? ~0ULL : ((1ULL << (8 * (n))) - 1))
 
@@ -303,10 +301,6 @@ static __always_inline __u32 fast__header_kind(const struct podlens_window *win,
   if (w0 == WORD_CONTENT_ && len >= 15 && (w1 & MASK_BYTES(7)) == WORD_LENGTH_) {
     *value_from = i + 15;
     return PODLENS_LINE_CONTENT_LENGTH;
-  }
-  if (w0 == WORD_CONNECTI && (w1 & MASK_BYTES(3)) == WORD_ON_) {
-    *value_from = i + 11;
-    return PODLENS_LINE_CONNECTION;
   }
   if (w0 == WORD_TRANSFER && len >= 18 && w1 == WORD_ENCODIN &&
       ((win__word(win, i + 16) | SWAR_LOWER) & MASK_BYTES(2)) == WORD_G_) {

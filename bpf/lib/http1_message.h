@@ -137,11 +137,15 @@ __noinline int http1__lose_sync(struct podlens_conn_state *conn, struct podlens_
   return 0;
 }
 
+/* The header names the byte machine tells apart: bits of a stream's match_mask. */
+#define HDR_CONTENT_LENGTH (1 << 0)
+#define HDR_TRANSFER_ENCODING (1 << 1)
+
 static __always_inline void line__reset_header(struct podlens_stream_state *s) {
   s->line_len = 0;
   s->line_state = PODLENS_LINE_HEADER_NAME;
   s->match_pos = 0;
-  s->match_mask = 0x7; /* every known header name is still a candidate */
+  s->match_mask = HDR_CONTENT_LENGTH | HDR_TRANSFER_ENCODING; /* both still candidates */
 }
 
 /* First byte of a request or response. */

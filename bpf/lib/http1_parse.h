@@ -12,10 +12,6 @@
 _Static_assert(PODLENS_PARSE_CHUNK == 64, "chunk size: resync masks are one u64");
 #define CHUNK_INDEX(i) ((i) & (2 * PODLENS_PARSE_CHUNK - 1)) /* a bound the verifier sees */
 
-#define HDR_CONTENT_LENGTH (1 << 0)
-#define HDR_TRANSFER_ENCODING (1 << 1)
-#define HDR_CONNECTION (1 << 2)
-
 /*
  * Lower-case names and value tokens, packed little-endian into u64 words (byte i of the text
  * is byte i % 8 of word i / 8) so they live in instructions, not in a .rodata map.
@@ -28,9 +24,7 @@ struct packed_text {
   ((struct packed_text){0x2d746e65746e6f63ULL, 0x003a6874676e656cULL, 0, 15})
 #define TEXT_TRANSFER_ENCODING \
   ((struct packed_text){0x726566736e617274ULL, 0x6e69646f636e652dULL, 0x3a67ULL, 18})
-#define TEXT_CONNECTION ((struct packed_text){0x697463656e6e6f63ULL, 0x3a6e6fULL, 0, 11})
 #define TEXT_CHUNKED ((struct packed_text){0x0064656b6e756863ULL, 0, 0, 7})
-#define TEXT_CLOSE ((struct packed_text){0x00000065736f6c63ULL, 0, 0, 5})
 
 /* Byte pos of a packed text, or 0 past its end. */
 static __always_inline __u8 text__byte(struct packed_text t, __u32 pos) {
@@ -184,9 +178,6 @@ static __always_inline void header_name__feed(struct podlens_stream_state *s, __
   if ((mask & HDR_TRANSFER_ENCODING) && text__byte(TEXT_TRANSFER_ENCODING, pos) != lc) {
     mask &= ~HDR_TRANSFER_ENCODING;
   }
-  if ((mask & HDR_CONNECTION) && text__byte(TEXT_CONNECTION, pos) != lc) {
-    mask &= ~HDR_CONNECTION;
-  }
   pos++;
   s->match_mask = mask;
   s->match_pos = pos;
@@ -200,9 +191,6 @@ static __always_inline void header_name__feed(struct podlens_stream_state *s, __
     s->line_state = PODLENS_LINE_TRANSFER_ENCODING;
     s->match_pos = 0;
     s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
-  } else if ((mask & HDR_CONNECTION) && pos == TEXT_CONNECTION.len) {
-    s->line_state = PODLENS_LINE_CONNECTION;
-    s->match_pos = 0;
   }
 }
 
@@ -251,9 +239,6 @@ static __always_inline void header_line__feed(struct podlens_stream_state *s, __
     break;
   case PODLENS_LINE_TRANSFER_ENCODING:
     value_token__feed(s, b, TEXT_CHUNKED, PODLENS_MSG_CHUNKED);
-    break;
-  case PODLENS_LINE_CONNECTION:
-    value_token__feed(s, b, TEXT_CLOSE, PODLENS_MSG_CONN_CLOSE);
     break;
   default:
     break;

@@ -165,7 +165,8 @@ enum podlens_line_state {
   PODLENS_LINE_HEADER_NAME = 5,  /* header line: matching the name against known headers */
   PODLENS_LINE_CONTENT_LENGTH = 6, /* header line: Content-Length value */
   PODLENS_LINE_TRANSFER_ENCODING = 7, /* header line: Transfer-Encoding value */
-  PODLENS_LINE_CONNECTION = 8,   /* header line: Connection value */
+  PODLENS_LINE_CONNECTION = 8,   /* retired: the Connection value (nothing read the flag it
+                                    set; the line is skipped like any other) */
   PODLENS_LINE_SKIP = 9,         /* rest of a line nobody needs */
   /* Inside a chunked body (PODLENS_PHASE_BODY_CHUNKED): */
   PODLENS_LINE_CHUNK_SIZE = 10,  /* hex digits of a chunk size (value, match_pos digits) */
@@ -179,7 +180,7 @@ enum podlens_line_state {
 enum podlens_message_flags {
   PODLENS_MSG_CONTENT_LENGTH = 1 << 0, /* a Content-Length header was read */
   PODLENS_MSG_CHUNKED = 1 << 1,        /* Transfer-Encoding: chunked */
-  PODLENS_MSG_CONN_CLOSE = 1 << 2,     /* Connection: close */
+  PODLENS_MSG_CONN_CLOSE = 1 << 2,     /* retired: was "Connection: close"; no longer set */
   PODLENS_MSG_HTTP10 = 1 << 3,         /* HTTP/1.0 */
   PODLENS_MSG_DISCARD = 1 << 4,        /* request parsed for framing only (FIFO full) */
   PODLENS_MSG_BAD_LENGTH = 1 << 5,     /* Content-Length not a number: framing lost */
