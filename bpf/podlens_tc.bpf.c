@@ -27,10 +27,11 @@ static __always_inline int port_filter__may_match(__u16 pod_port, __u16 peer_por
   if (!filter) {
     return 0;
   }
-  __u64 pod_bit = filter->words[(pod_port >> 6) & 1023] >> (pod_port & 63);
-  __u64 peer_bit = filter->words[(peer_port >> 6) & 1023] >> (peer_port & 63);
   *generation = (__u32)filter->selectors_generation;
-  return (pod_bit | peer_bit) & 1;
+  if ((filter->words[(pod_port >> 6) & 1023] >> (pod_port & 63)) & 1) {
+    return 1; /* a server pod's port: its clients' ports, spread over the bitmap, unread */
+  }
+  return (filter->words[(peer_port >> 6) & 1023] >> (peer_port & 63)) & 1;
 }
 
 /* One selector lookup per direction the pod can play; most packets stop here. */

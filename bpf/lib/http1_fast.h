@@ -385,7 +385,7 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
 }
 
 /* Header lines one call of http1__fast_lines() takes at most: the verifier walks each. */
-#define PODLENS_FAST_LINES_MAX 8
+#define PODLENS_FAST_LINES_MAX 12
 
 /*
  * Takes the whole lines of the window (n bytes) from cur->off on: the start line when a
