@@ -19,6 +19,9 @@
 // syscall, where the kernel's timer adds a fixed cost per run. Both costs are measured on
 // the null program and reported; "net" figures subtract the null program measured the same
 // way (repeat for repeat, single for single). Needs root.
+// Last, what the kernel's BPF run-time statistics (kernel.bpf_stats_enabled) add to every
+// program run: the null program with repeat, statistics held on (BPF_ENABLE_STATS) against
+// off. A node runs without them; sidecar_bench.sh turns them on only where it reads them.
 // Usage: bpf_packet_bench [--smoke | --profile N]   (--profile: N curl-like transactions only,
 // for perf; see bench/README.md)
 #include <algorithm>
@@ -28,6 +31,9 @@
 #include <string>
 #include <vector>
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include "null_tc.skel.h"
 #include "support/bpf_harness.hpp"
 #include "support/conversation.hpp"
@@ -36,6 +42,28 @@ using namespace podlens;
 using namespace podlens::test;
 
 namespace {
+
+// What BPF run-time statistics add to one program run: the null program timed with repeat
+// while they are held on, less the same without them (withoutStats). -1 when they cannot be
+// turned on, or were on already (the sysctl), so that there is nothing to compare.
+double statisticsCostPerRun(int nullFd, const Segment& segment, uint32_t repeat,
+                            double withoutStats) {
+  std::FILE* sysctl = std::fopen("/proc/sys/kernel/bpf_stats_enabled", "r");
+  int enabled = sysctl != nullptr ? std::fgetc(sysctl) : '0';
+  if (sysctl != nullptr) {
+    std::fclose(sysctl);
+  }
+  if (enabled != '0') {
+    return -1;
+  }
+  int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) {
+    return -1;
+  }
+  double withStats = BpfHarness::timeProgram(nullFd, segment, repeat);
+  close(fd);
+  return withStats - withoutStats;
+}
 
 double median(std::vector<uint32_t> v) {
   if (v.empty()) {
@@ -195,6 +223,7 @@ int main(int argc, char** argv) {
     nullSingles.push_back(BpfHarness::timeProgram(nullFd, cold, 1));
   }
   double nullSingle = median(nullSingles);
+  double statsCost = statisticsCostPerRun(nullFd, cold, repeat, nullRepeat);
 
   size_t events = 0;
   std::vector<uint32_t> requestRuns, responseRuns, minimalRuns;
@@ -274,6 +303,10 @@ int main(int argc, char** argv) {
   std::printf("podlens data plane through BPF_PROG_TEST_RUN (%s)\n", smoke ? "smoke" : "full");
   std::printf("null TC program, same harness: %.0f ns/run with repeat=%u, %.0f ns/run single\n",
               nullRepeat, repeat, nullSingle);
+  if (statsCost >= 0) {
+    std::printf("BPF run-time statistics on (kernel.bpf_stats_enabled): +%.0f ns per program run\n",
+                statsCost);
+  }
   std::printf("%-40s %9s %9s %8s\n", "packet", "raw ns", "net ns", "target");
   for (const Row& r : rows) {
     if (r.target > 0) {

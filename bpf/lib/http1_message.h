@@ -201,10 +201,10 @@ static __always_inline void event__copy_path(struct podlens_http_event *e,
 /*
  * Emits the event of the oldest pending request, answered by the response just completed
  * (s, the response stream). A global function: six places complete a response (a body's
- * end, a header block with no body, a tunnel, a close, the last chunk), and one copy of the
- * event code, rather than one inlined at each, keeps the code a transaction runs through
- * small and warm in the instruction cache (on real traffic the network stack evicts it
- * between packets).
+ * end; a header block with no body, with a zero length, or opening a tunnel; a close; the
+ * last chunk), and one copy of the event code, rather than one inlined at each, keeps the
+ * code a transaction runs through small and warm in the instruction cache (on real traffic
+ * the network stack evicts it between packets).
  */
 __noinline int message__complete_response(struct podlens_conn_state *conn,
                                           struct podlens_stream_state *s,
