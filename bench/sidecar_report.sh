@@ -364,10 +364,12 @@ write_dataplane() {
 
 `run_time_ns` and `run_cnt` of the pinned podlens programs (ingress + egress), counted by the
 kernel while the run's traffic went through: per packet (each run of a program), and per
-request the server logged (the sum over that request's packets). The maximum rows come from
-runs of their own with the statistics on; the throughput table's runs went without them.
-
+request the server logged (the sum over that request's packets).
 TEXT
+  [ "$max" = max ] || printf '%s\n%s\n' \
+    "The maximum rows come from runs of their own with the statistics on; the throughput" \
+    "table's runs went without them."
+  echo
   header configuration run "packets per request" "ns per packet" "ns per request"
   for c in unselected podlens; do
     for run in "ka 50" "ka $max" "nc $max"; do
