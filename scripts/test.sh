@@ -29,3 +29,4 @@ build/bench/cni_bench --smoke
 build/bench/aggregate_bench --smoke
 bench/controller_bench.sh --smoke
 bench/sidecar_bench.sh --smoke
+bench/dataplane_ab.sh build build --smoke  # A/A: the same build both ways

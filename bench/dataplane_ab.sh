@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Two data-plane builds on real traffic, alternated run by run: the kernel's BPF run time per
+# packet (bpf_stats) of one nginx server pod selected by a policy, at a fixed rate and at the
+# maximum, on one CPU. BPF_PROG_TEST_RUN replays one packet with hot caches; this shows what
+# a change costs where the network stack runs between packets (instruction and data caches),
+# and pairs the builds so that drift on the machine hits both alike.
+#   bench/dataplane_ab.sh BUILD_A BUILD_B [--rounds N] [--runs N] [--seconds S] [--rate R]
+#                         [--smoke]                                                  (root)
+# Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
+# then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
+# rate_client, bpf_stats_hold and cnitool come from BUILD_A for both, so only the data plane
+# and its loader differ. Prints one line per run and, last, each build's median, lowest and
+# highest ns per packet and requests/s per rate. Figures, never assertions.
+# To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
+# (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
+# podlens-controller podlens-cni), then bench/dataplane_ab.sh /tmp/base/build build.
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+
+usage() {
+  echo "usage: $0 BUILD_A BUILD_B [--rounds N] [--runs N] [--seconds S] [--rate R] [--smoke]" >&2
+  exit 2
+}
+
+# measure_node: one node from PL_BUILD; prints "rate=R rps=X ns_per_packet=Y" per run.
+measure_node() {
+  # shellcheck source=../e2e/local/lib.sh
+  source "$BENCH_DIR/../e2e/local/lib.sh"
+  trap pl_node_down EXIT
+  pl_node_up
+  cat >"$PL_DIR/policies/ab.yaml" <<'YAML'
+apiVersion: podlens.io/v1alpha1
+kind: TelemetryPolicy
+metadata: {namespace: bench, name: ab}
+spec:
+  podSelector: {matchLabels: {config: podlens}}
+  ports: [{port: 8080, protocol: HTTP, direction: Inbound}]
+YAML
+  pl_pod_add srv bench config=podlens
+  pl_nginx srv
+  pl_pod_add client bench config=client
+  pl_podlens_detach client
+  local cpu=$(($(nproc) - 1)) pid rate run
+  for pid in $(ip netns pids "$PL_RUN-srv"); do taskset -a -pc "$cpu" "$pid" >/dev/null; done
+  pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
+  pl_wait_stable pl_metric_value podlens_attachment_moves_pending >/dev/null
+  coproc STATS { exec "$AB_STATS_HOLD"; }
+  echo "$STATS_PID" >>"$PL_DIR/pids"
+  local ready=""
+  read -r -t 5 ready <&"${STATS[0]}" || true
+  [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
+  for rate in $AB_RATES; do
+    for run in $(seq "$AB_RUNS"); do
+      measure_run "$cpu" "$rate"
+    done
+  done
+}
+
+# bpf_totals: "run_time_ns run_cnt" of the node's two pinned entry programs
+bpf_totals() {
+  local prog
+  for prog in prog_ingress prog_egress; do
+    bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"
+    echo
+  done | awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
+                if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
+              END { printf "%.0f %.0f\n", ns, runs }'
+}
+
+measure_run() {  # measure_run CPU RATE (0: closed loop, the maximum)
+  local ns0 runs0 ns1 runs1 result rps
+  read -r ns0 runs0 <<<"$(bpf_totals)"
+  result=$(pl_exec client taskset -c "$1" "$AB_RATE_CLIENT" \
+    --url "http://$(pl_pod_ip srv):8080/" --rate "$2" --duration "$AB_SECONDS" \
+    --warmup "$AB_WARMUP" --connections 16 2>/dev/null | grep '^RESULT ') \
+    || pl_die "rate_client failed"
+  read -r ns1 runs1 <<<"$(bpf_totals)"
+  rps=$(tr ' ' '\n' <<<"$result" | awk -F= '$1 == "achieved_rps" { print $2 }')
+  [ "$runs1" -gt "$runs0" ] || pl_die "no program ran: is the pod attached?"
+  echo "rate=$2 rps=$rps ns_per_packet=$(((ns1 - ns0) / (runs1 - runs0)))"
+}
+
+# summary FILE: per build and rate, the median, lowest and highest of the runs
+summary() {
+  local build rate key
+  for build in A B; do
+    for rate in $AB_RATES; do
+      for key in ns_per_packet rps; do
+        awk -v b="$build" -v r="rate=$rate" -v k="$key" '
+          $1 == b && $2 == r { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1)
+                                 v[++n] = substr($i, length(k) + 2) + 0 }
+          END { if (!n) exit
+                asort_n(v, n)
+                printf "%s %-12s %-14s median %9.1f  (%.1f-%.1f, %d runs)\n", b, r, k,
+                  (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n], n }
+          function asort_n(a, n,   i, j, t) {  # insertion sort: mawk has no asort
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+              t = a[j]; a[j] = a[j - 1]; a[j - 1] = t } }' "$1"
+      done
+    done
+  done
+}
+
+main() {
+  [ $# -ge 2 ] || usage
+  local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1
+  build_a=$(cd "$1" && pwd) build_b=$(cd "$2" && pwd)
+  shift 2
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --rounds) rounds=$2; shift ;;
+      --runs) runs=$2; shift ;;
+      --seconds) seconds=$2; shift ;;
+      --rate) rate=$2; shift ;;
+      --smoke) rounds=1 runs=1 seconds=0.5 rate=200 warmup=0.2 ;;
+      *) usage ;;
+    esac
+    shift
+  done
+  [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (netns, BPF)" >&2; exit 1; }
+  local tool
+  for tool in rate_client bpf_stats_hold cnitool; do
+    [ -n "$(find "$build_a" -name "$tool" -type f -perm -u+x -print -quit)" ] \
+      || { echo "$0: $tool not found under $build_a" >&2; exit 1; }
+  done
+  export AB_RATE_CLIENT AB_STATS_HOLD PL_CNITOOL AB_RATES="$rate 0" AB_RUNS=$runs
+  export AB_SECONDS=$seconds AB_WARMUP=$warmup
+  AB_RATE_CLIENT=$(find "$build_a" -name rate_client -type f -perm -u+x -print -quit)
+  AB_STATS_HOLD=$(find "$build_a" -name bpf_stats_hold -type f -perm -u+x -print -quit)
+  PL_CNITOOL=$(find "$build_a" -name cnitool -type f -perm -u+x -print -quit)
+  local out log round build dir
+  out=$(mktemp) log=$(mktemp)
+  for round in $(seq "$rounds"); do
+    for build in A B; do
+      dir=$build_a
+      [ "$build" = A ] || dir=$build_b
+      if ! PL_BUILD=$dir "$0" --measure-node 2>"$log" | sed "s/^/$build /" | tee -a "$out"; then
+        tail -20 "$log" >&2
+        echo "$0: the node of build $build ($dir) failed" >&2
+        exit 1
+      fi
+    done
+  done
+  echo "A = $build_a"
+  echo "B = $build_b"
+  summary "$out"
+  rm -f "$out" "$log"
+}
+
+if [ "${1:-}" = --measure-node ]; then
+  measure_node
+else
+  main "$@"
+fi
