@@ -29,14 +29,7 @@ measure_node() {
   source "$BENCH_DIR/../e2e/local/lib.sh"
   trap pl_node_down EXIT
   pl_node_up
-  cat >"$PL_DIR/policies/ab.yaml" <<'YAML'
-apiVersion: podlens.io/v1alpha1
-kind: TelemetryPolicy
-metadata: {namespace: bench, name: ab}
-spec:
-  podSelector: {matchLabels: {config: podlens}}
-  ports: [{port: 8080, protocol: HTTP, direction: Inbound}]
-YAML
+  pl_server_policy bench ab config podlens 8080 >"$PL_DIR/policies/ab.yaml"
   pl_pod_add srv bench config=podlens
   pl_nginx srv
   pl_pod_add client bench config=client

@@ -83,14 +83,7 @@ stats_state() {
 }
 
 write_policy() {
-  cat >"$PL_DIR/policies/bench.yaml" <<'YAML'
-apiVersion: podlens.io/v1alpha1
-kind: TelemetryPolicy
-metadata: {namespace: bench, name: podlens-server}
-spec:
-  podSelector: {matchLabels: {config: podlens}}
-  ports: [{port: 8080, protocol: HTTP, direction: Inbound}]
-YAML
+  pl_server_policy bench podlens-server config podlens 8080 >"$PL_DIR/policies/bench.yaml"
 }
 
 # HAProxy as the server pod's inbound sidecar: HTTP mode, one access-log line per request,

@@ -80,6 +80,19 @@ spec:
 YAML
 }
 
+# pl_server_policy NAMESPACE NAME LABEL VALUE PORT: a TelemetryPolicy that observes the pods
+# of NAMESPACE labelled LABEL=VALUE as HTTP servers on PORT (the benchmarks' policy).
+pl_server_policy() {
+  cat <<YAML
+apiVersion: podlens.io/v1alpha1
+kind: TelemetryPolicy
+metadata: {namespace: $1, name: $2}
+spec:
+  podSelector: {matchLabels: {$3: $4}}
+  ports: [{port: $5, protocol: HTTP, direction: Inbound}]
+YAML
+}
+
 # pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
 # documents, and the start of the Pod objects of the control-plane e2e).
 pl_pod_document() {
