@@ -9,8 +9,8 @@
 #                         [--smoke]                                                  (root)
 # Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
 # then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
-# rate_client, bpf_stats_hold and cnitool come from BUILD_A for both, so only the data plane
-# and its loader differ. Prints one line per run and, last, each build's median, lowest and
+# rate_client, bpf_stats_hold and cnitool are the same for both (from BUILD_B, else BUILD_A),
+# so only the data plane and its loader differ. Prints one line per run and, last, each build's median, lowest and
 # highest ns per packet and requests/s per rate. Figures, never assertions.
 # To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
 # (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
@@ -95,6 +95,18 @@ summary() {
   done
 }
 
+tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs, or exit
+  local name=$1 dir found
+  shift
+  for dir in "$@"; do
+    found=$(find "$dir" -path "$dir/e2e-local" -prune -o -name "$name" -type f -perm -u+x \
+      -print -quit)
+    [ -z "$found" ] || { echo "$found"; return 0; }
+  done
+  echo "$0: $name not found under $* (cmake --build; scripts/build-test-tools.sh)" >&2
+  exit 1
+}
+
 main() {
   [ $# -ge 2 ] || usage
   local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1
@@ -112,16 +124,11 @@ main() {
     shift
   done
   [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (netns, BPF)" >&2; exit 1; }
-  local tool
-  for tool in rate_client bpf_stats_hold cnitool; do
-    [ -n "$(find "$build_a" -name "$tool" -type f -perm -u+x -print -quit)" ] \
-      || { echo "$0: $tool not found under $build_a" >&2; exit 1; }
-  done
   export AB_RATE_CLIENT AB_STATS_HOLD PL_CNITOOL AB_RATES="$rate 0" AB_RUNS=$runs
   export AB_SECONDS=$seconds AB_WARMUP=$warmup
-  AB_RATE_CLIENT=$(find "$build_a" -name rate_client -type f -perm -u+x -print -quit)
-  AB_STATS_HOLD=$(find "$build_a" -name bpf_stats_hold -type f -perm -u+x -print -quit)
-  PL_CNITOOL=$(find "$build_a" -name cnitool -type f -perm -u+x -print -quit)
+  AB_RATE_CLIENT=$(tool_path rate_client "$build_b" "$build_a")
+  AB_STATS_HOLD=$(tool_path bpf_stats_hold "$build_b" "$build_a")
+  PL_CNITOOL=$(tool_path cnitool "$build_b" "$build_a")
   local out log round build dir
   out=$(mktemp) log=$(mktemp)
   for round in $(seq "$rounds"); do
