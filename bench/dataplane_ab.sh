@@ -10,8 +10,9 @@
 # Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
 # then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
 # rate_client, bpf_stats_hold and cnitool are the same for both (from BUILD_B, else BUILD_A),
-# so only the data plane and its loader differ. Prints one line per run and, last, each build's median, lowest and
-# highest ns per packet and requests/s per rate. Figures, never assertions.
+# so only the data plane and its loader differ. Prints one line per run and, last, each
+# build's median, lowest and highest ns per packet and requests/s per rate. Figures, never
+# assertions.
 # To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
 # (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
 # podlens-controller podlens-cni), then bench/dataplane_ab.sh /tmp/base/build build.
@@ -38,11 +39,7 @@ measure_node() {
   for pid in $(ip netns pids "$PL_RUN-srv"); do taskset -a -pc "$cpu" "$pid" >/dev/null; done
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
   pl_wait_stable pl_metric_value podlens_attachment_moves_pending >/dev/null
-  coproc STATS { exec "$AB_STATS_HOLD"; }
-  echo "$STATS_PID" >>"$PL_DIR/pids"
-  local ready=""
-  read -r -t 5 ready <&"${STATS[0]}" || true
-  [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
+  pl_bpf_stats_on "$AB_STATS_HOLD"
   for rate in $AB_RATES; do
     for run in $(seq "$AB_RUNS"); do
       measure_run "$cpu" "$rate"
@@ -50,25 +47,14 @@ measure_node() {
   done
 }
 
-# bpf_totals: "run_time_ns run_cnt" of the node's two pinned entry programs
-bpf_totals() {
-  local prog
-  for prog in prog_ingress prog_egress; do
-    bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"
-    echo
-  done | awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
-                if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
-              END { printf "%.0f %.0f\n", ns, runs }'
-}
-
 measure_run() {  # measure_run CPU RATE (0: closed loop, the maximum)
   local ns0 runs0 ns1 runs1 result rps
-  read -r ns0 runs0 <<<"$(bpf_totals)"
+  read -r ns0 runs0 <<<"$(pl_bpf_run_totals)"
   result=$(pl_exec client taskset -c "$1" "$AB_RATE_CLIENT" \
     --url "http://$(pl_pod_ip srv):8080/" --rate "$2" --duration "$AB_SECONDS" \
     --warmup "$AB_WARMUP" --connections 16 2>/dev/null | grep '^RESULT ') \
     || pl_die "rate_client failed"
-  read -r ns1 runs1 <<<"$(bpf_totals)"
+  read -r ns1 runs1 <<<"$(pl_bpf_run_totals)"
   rps=$(tr ' ' '\n' <<<"$result" | awk -F= '$1 == "achieved_rps" { print $2 }')
   [ "$runs1" -gt "$runs0" ] || pl_die "no program ran: is the pod attached?"
   echo "rate=$2 rps=$rps ns_per_packet=$(((ns1 - ns0) / (runs1 - runs0)))"

@@ -66,18 +66,9 @@ server() { echo "srv-$1"; }
 # turn them off). They cost every program run two clock reads (bpf_packet_bench prints how
 # much), a cost no node pays, so they are off for the maximum-throughput rounds and on for the
 # runs whose CPU and BPF figures need them (they stay on until the node goes).
-STATS_HOLDER=""  # pid of bpf_stats_hold while the statistics are on
-bpf_stats_on() {
-  local ready
-  coproc STATS { exec "$(pl_bin bpf_stats_hold)"; }
-  STATS_HOLDER=$STATS_PID
-  echo "$STATS_HOLDER" >>"$PL_DIR/pids"
-  read -r -t 5 ready <&"${STATS[0]}" || true
-  [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
-}
 # stats_state: "off" when no program's run is being timed, else who turned the timing on
 stats_state() {
-  if [ -n "$STATS_HOLDER" ]; then echo on
+  if [ -n "$PL_STATS_HOLDER" ]; then echo on
   elif [ "$(sysctl -n kernel.bpf_stats_enabled)" != 0 ]; then echo on-by-sysctl
   else echo off; fi
 }
@@ -146,17 +137,13 @@ mem_kb() {  # mem_kb FIELD PID...: FIELD of /proc/PID/status (VmRSS, VmHWM), add
 #   bpf_ns, bpf_runs   run_time_ns and run_cnt of the pinned podlens programs (bpf_stats)
 #   served    requests the server's nginx logged; events/losses/drops from /metrics
 snapshot() {
-  local pod=$1 controller bpf
-  # (awk prints counters with %.0f: mawk's %d stops at 2^31, and run_time_ns passes it in seconds)
+  local pod=$1 controller
+  # (awk prints counters with %.0f: mawk's %d stops at 2^31)
   controller=$(cat "$PL_DIR/controller.pid")
   awk '/^cpu / { printf "cpu_user=%.0f cpu_system=%.0f cpu_softirq=%.0f cpu_irq=%.0f",
     $2 + $3, $4, $8, $7; printf " cpu_busy=%.0f ", $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat
   awk '{ printf "ctl=%.0f ", $14 + $15 }' "/proc/$controller/stat"
-  bpf=$(for prog in prog_ingress prog_egress; do
-    bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"; echo; done)
-  awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
-         if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
-       END { printf "bpf_ns=%.0f bpf_runs=%.0f ", ns, runs }' <<<"$bpf"
+  printf 'bpf_ns=%s bpf_runs=%s ' $(pl_bpf_run_totals)
   printf 'served=%d ' "$(wc -l <"$PL_DIR/pods/$pod/access.log")"
   pl_metrics | awk '
     /^podlens_events_total / { events = $NF }
@@ -331,7 +318,7 @@ main() {
       run_one "$config" nc 0 "$round" max
     done
   done
-  bpf_stats_on
+  pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
   pl_log "BPF run time at maximum throughput: $BPF_ROUNDS rounds, statistics on"
   for round in $(seq "$BPF_ROUNDS"); do
     for config in unselected podlens; do

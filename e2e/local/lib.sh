@@ -93,6 +93,33 @@ spec:
 YAML
 }
 
+# pl_bpf_stats_on HOLDER: turns the kernel's BPF run-time statistics on until the node goes,
+# through HOLDER (bench/bpf_stats_hold: BPF_ENABLE_STATS held by a file descriptor, so another
+# process toggling kernel.bpf_stats_enabled cannot turn them off). Sets PL_STATS_HOLDER to the
+# holder's pid (not a command substitution: the holder must be this shell's own coprocess).
+PL_STATS_HOLDER=""
+pl_bpf_stats_on() {
+  local ready=""
+  coproc STATS { exec "$1"; }
+  PL_STATS_HOLDER=$STATS_PID
+  echo "$PL_STATS_HOLDER" >>"$PL_DIR/pids"
+  read -r -t 5 ready <&"${STATS[0]}" || true
+  [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
+}
+
+# pl_bpf_run_totals: "NS RUNS", run_time_ns and run_cnt summed over the node's two pinned entry
+# programs (they count only while statistics are on). awk prints them with %.0f: mawk's %d
+# stops at 2^31, and run_time_ns passes it in seconds.
+pl_bpf_run_totals() {
+  local prog
+  for prog in prog_ingress prog_egress; do
+    bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"
+    echo
+  done | awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
+                if (match($0, /"run_cnt":[0-9]+/)) runs += substr($0, RSTART + 10, RLENGTH - 10) }
+              END { printf "%.0f %.0f\n", ns, runs }'
+}
+
 # pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
 # documents, and the start of the Pod objects of the control-plane e2e).
 pl_pod_document() {
