@@ -100,8 +100,13 @@ static __always_inline void loss__add(__u32 reason, __u64 n) {
 
 static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }
 
-/* Submit flags for an event: wake the reader only when a batch is waiting. */
+/* Submit flags for a reserved event: wake the reader when the event takes the bytes waiting
+ * (it among them) past a multiple of PODLENS_EVENTS_WAKEUP_BYTES. Two CPUs submitting at once
+ * can both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
 static __always_inline __u64 events__wakeup_flags(void) {
   __u64 waiting = bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA);
-  return waiting >= PODLENS_EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  __u64 before = waiting > PODLENS_EVENT_RECORD_BYTES ? waiting - PODLENS_EVENT_RECORD_BYTES : 0;
+  return waiting / PODLENS_EVENTS_WAKEUP_BYTES != before / PODLENS_EVENTS_WAKEUP_BYTES
+             ? BPF_RB_FORCE_WAKEUP
+             : BPF_RB_NO_WAKEUP;
 }

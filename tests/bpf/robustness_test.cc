@@ -1,7 +1,10 @@
 // BPF tier: what the data plane does with hostile input and exhausted resources.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include "support/bpf_harness.hpp"
@@ -93,6 +96,52 @@ TEST(Robustness, RingBufferFullIsCounted) {
   EXPECT_GT(delivered, 0u);
   EXPECT_GT(dropped, 0u);
   EXPECT_EQ(delivered + dropped, static_cast<uint64_t>(kTransactions));
+}
+
+// irq_work interrupts taken so far, all CPUs (/proc/interrupts' IWI row): a ring buffer
+// wake-up raises one. nullopt where the kernel has no such row.
+std::optional<uint64_t> irqWorkInterrupts() {
+  std::ifstream in("/proc/interrupts");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    if (name != "IWI:") {
+      continue;
+    }
+    uint64_t total = 0, n = 0;
+    while (words >> n) {
+      total += n;
+    }
+    return total;
+  }
+  return std::nullopt;
+}
+
+// A reader that falls behind (a stopped, throttled or restarting controller) is woken once per
+// PODLENS_EVENTS_WAKEUP_BYTES of events, not at every event: a wake-up costs the request's
+// CPU an interrupt.
+TEST(Robustness, AReaderThatFallsBehindIsWokenOncePerWakeupThreshold) {
+  PODLENS_REQUIRE_ROOT();
+  if (!irqWorkInterrupts()) {
+    GTEST_SKIP() << "no IWI row in /proc/interrupts";
+  }
+  BpfHarness h;
+  h.select(8080, PODLENS_DIR_INBOUND);
+  constexpr uint64_t kThresholds = 8;
+  constexpr int kTransactions = kThresholds * PODLENS_EVENTS_WAKEUP_BYTES / PODLENS_EVENT_RECORD_BYTES + 1;
+  TcpFlow flow({"10.4.0.3", 42001}, {"10.4.0.1", 8080}, true);
+  h.runAll({flow.clientSyn(), flow.serverSynAck()});
+  uint64_t before = *irqWorkInterrupts();
+  for (int i = 0; i < kTransactions; ++i) {  // nothing reads meanwhile
+    h.runAll({flow.client(simpleRequest("/r")), flow.server(kOkResponse)});
+  }
+  uint64_t wakeups = *irqWorkInterrupts() - before;
+  EXPECT_GE(wakeups, 1u) << "a reader waiting for events must still be woken";
+  EXPECT_LE(wakeups, kThresholds + 50) << "one wake-up per event";  // + other irq_work users
+  EXPECT_EQ(h.takeEvents().size(), static_cast<size_t>(kTransactions));
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_RINGBUF_FULL], 0u);
 }
 
 TEST(Robustness, ConnectionTableFullEvictsAndCountsTheLoss) {

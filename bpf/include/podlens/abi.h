@@ -31,9 +31,11 @@
 #define PODLENS_CHUNK_DIGITS_MAX 15
 
 /*
- * The TC programs wake the event reader only when this many bytes of events are waiting in
- * pl_events; below that, the reader finds them on its own poll timeout. A wake-up per event
- * costs the sending CPU an IPI and the reader a context switch per request.
+ * The TC programs wake the event reader once per this many bytes of events queued in
+ * pl_events: when an event takes what is waiting past a multiple of it. Below the first, the
+ * reader finds the events on its own poll timeout. A wake-up costs the sending CPU an
+ * interrupt (irq_work) and the reader a context switch, so never one per event, not even for
+ * a reader that falls behind (stopped, throttled, restarting).
  */
 #define PODLENS_EVENTS_WAKEUP_BYTES (64 * 1024)
 
@@ -275,5 +277,9 @@ struct podlens_http_event {
   __u8 peer_addr[16]; /* net */
   __u8 path[PODLENS_PATH_MAX];
 };
+
+/* The ring buffer bytes one event takes: the kernel's 8-byte record header
+ * (BPF_RINGBUF_HDR_SZ) and the event, rounded up to 8. */
+#define PODLENS_EVENT_RECORD_BYTES ((sizeof(struct podlens_http_event) + 8 + 7) & ~7ull)
 
 #endif /* PODLENS_ABI_H */
