@@ -130,7 +130,8 @@ TEST(Robustness, AReaderThatFallsBehindIsWokenOncePerWakeupThreshold) {
   BpfHarness h;
   h.select(8080, PODLENS_DIR_INBOUND);
   constexpr uint64_t kThresholds = 8;
-  constexpr int kTransactions = kThresholds * PODLENS_EVENTS_WAKEUP_BYTES / PODLENS_EVENT_RECORD_BYTES + 1;
+  constexpr int kTransactions =
+      kThresholds * PODLENS_EVENTS_WAKEUP_BYTES / PODLENS_EVENT_RECORD_BYTES + 1;
   TcpFlow flow({"10.4.0.3", 42001}, {"10.4.0.1", 8080}, true);
   h.runAll({flow.clientSyn(), flow.serverSynAck()});
   uint64_t before = *irqWorkInterrupts();
