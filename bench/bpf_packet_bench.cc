@@ -2,6 +2,7 @@
 // podlens_tc programs, beside a do-nothing TC program measured the same way in the same run.
 //
 //   unselected        a segment of a port no selector names (the common, cheap path)
+//   unselected pod    a segment of a port selected only on another pod's interface
 //   body              a selected segment inside a Content-Length body (skipped arithmetically)
 //   request header    a selected segment holding a whole request (curl-like, 4 header lines)
 //   minimal request   "GET / HTTP/1.1" and a blank line
@@ -218,6 +219,14 @@ int main(int argc, char** argv) {
   Segment cold = unselected.client(std::string(1000, 'u'));
   double nullRepeat = BpfHarness::timeProgram(nullFd, cold, repeat);
   double unselectedRepeat = h.timeRun(cold, repeat);
+  podlens_selector_key elsewhere{kTestIfindex + 1000, 9998, PODLENS_DIR_INBOUND};
+  podlens_selector_value http{PODLENS_PROTO_HTTP1, 0, 0, 1};
+  if (!h.plane().putSelector(elsewhere, http).ok()) {
+    std::fprintf(stderr, "cannot write a selector\n");
+    return 1;
+  }
+  TcpFlow unselectedPod({"10.9.0.2", 50009}, {"10.9.0.1", 9998}, true);
+  double unselectedPodRepeat = h.timeRun(unselectedPod.client(std::string(1000, 'u')), repeat);
   std::vector<uint32_t> nullSingles;
   for (int i = 0; i < singles; ++i) {
     nullSingles.push_back(BpfHarness::timeProgram(nullFd, cold, 1));
@@ -281,6 +290,8 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows = {
       {"unselected packet", unselectedRepeat, unselectedRepeat - nullRepeat, 50},
+      {"unselected pod, port selected elsewhere", unselectedPodRepeat,
+       unselectedPodRepeat - nullRepeat, 50},
       {"pure ACK (selected connection)", median(ackRuns), median(ackRuns) - nullSingle, 0},
       {"selected body packet", median(bodyRuns), median(bodyRuns) - nullSingle, 0},
       {"request header packet (curl-like)", median(requestRuns),

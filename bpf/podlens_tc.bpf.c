@@ -18,20 +18,27 @@
  * line, or feeds one line's bytes to the byte machine (http1__parse_step). */
 #define PODLENS_MAX_PARSE_STEPS 512
 
-/* Could a selector name this packet? One array read answers "no" for most packets. Also
- * reads the selectors' generation (*generation), before any selector is looked up. */
-static __always_inline int port_filter__may_match(__u16 pod_port, __u16 peer_port,
-                                                  __u32 *generation) {
+static __always_inline int port_filter__has(const struct podlens_port_filter *filter,
+                                            __u32 ifindex, __u16 port) {
+  __u32 bit = podlens_port_filter_bit(ifindex, port);
+  return (filter->words[(bit >> 6) & 1023] >> (bit & 63)) & 1;
+}
+
+/* Could a selector name this packet? One array read answers "no" for most packets, also
+ * those of unselected pods on ports selected elsewhere. Also reads the selectors' generation
+ * (*generation), before any selector is looked up. */
+static __always_inline int port_filter__may_match(__u32 ifindex, __u16 pod_port,
+                                                  __u16 peer_port, __u32 *generation) {
   __u32 zero = 0;
   struct podlens_port_filter *filter = bpf_map_lookup_elem(&pl_ports, &zero);
   if (!filter) {
     return 0;
   }
   *generation = (__u32)filter->selectors_generation;
-  if ((filter->words[(pod_port >> 6) & 1023] >> (pod_port & 63)) & 1) {
+  if (port_filter__has(filter, ifindex, pod_port)) {
     return 1; /* a server pod's port: its clients' ports, spread over the bitmap, unread */
   }
-  return (filter->words[(peer_port >> 6) & 1023] >> (peer_port & 63)) & 1;
+  return port_filter__has(filter, ifindex, peer_port);
 }
 
 /* One selector lookup per direction the pod can play; most packets stop here. */
@@ -126,7 +133,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   __u16 pod_port = from_pod ? seg.src_port : seg.dst_port;
   __u16 peer_port = from_pod ? seg.dst_port : seg.src_port;
   __u32 generation = 0;
-  if (!port_filter__may_match(pod_port, peer_port, &generation)) {
+  if (!port_filter__may_match(skb->ifindex, pod_port, peer_port, &generation)) {
     return TC_ACT_UNSPEC;
   }
   struct parse_cursor cur = {

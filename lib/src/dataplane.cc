@@ -13,6 +13,14 @@
 #include "podlens_tc.skel.h"
 
 namespace podlens {
+namespace {
+
+void setPortFilterBit(podlens_port_filter& filter, const podlens_selector_key& key) {
+  uint32_t bit = podlens_port_filter_bit(key.ifindex, key.port);
+  filter.words[bit / 64] |= 1ULL << (bit % 64);
+}
+
+}  // namespace
 
 DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
     : skeleton_(skeleton), fds_(fds), ownsFds_(ownsFds) {}
@@ -87,12 +95,12 @@ int DataPlane::portsFd() const { return fds_.ports; }
 
 Status DataPlane::putSelector(const podlens_selector_key& key,
                               const podlens_selector_value& value) {
-  // The port bit goes first so the kernel never sees a selector its filter hides.
+  // The filter bit goes first so the kernel never sees a selector its filter hides.
   auto filter = readPortFilter();
   if (!filter) {
     return filter.error();
   }
-  (*filter)->words[key.port / 64] |= 1ULL << (key.port % 64);
+  setPortFilterBit(**filter, key);
   if (auto status = writePortFilter(**filter); !status) {
     return status;
   }
@@ -119,7 +127,7 @@ Status DataPlane::rebuildPortFilter() {
   podlens_selector_key next{};
   const void* prev = nullptr;
   while (bpf_map_get_next_key(selectorsFd(), prev, &next) == 0) {
-    (*filter)->words[next.port / 64] |= 1ULL << (next.port % 64);
+    setPortFilterBit(**filter, next);
     key = next;
     prev = &key;
   }

@@ -1,4 +1,5 @@
 // BPF tier: what the data plane does with hostile input and exhausted resources.
+#include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -47,6 +48,35 @@ TEST(Robustness, SelectorOnAnotherInterfaceDoesNotMatch) {
   h.runAll({flow.clientSyn(), flow.client(simpleRequest("/x")), flow.server(kOkResponse)});
   EXPECT_TRUE(h.takeEvents().empty());
   EXPECT_EQ(h.plane().countConnections(), 0u);
+}
+
+// The port filter tells interfaces apart: a pod no selector names stays on the one-read path
+// even on a port selected on another pod.
+TEST(Robustness, PortFilterKeepsEachSelectorToItsInterface) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h;
+  const uint32_t other = kTestIfindex + 1000;
+  ASSERT_NE(podlens_port_filter_bit(kTestIfindex, 8080), podlens_port_filter_bit(other, 8080));
+  auto filterHas = [&](uint32_t ifindex, uint16_t port) {
+    podlens_port_filter filter{};
+    const uint32_t zero = 0;
+    EXPECT_EQ(bpf_map_lookup_elem(h.plane().portsFd(), &zero, &filter), 0);
+    uint32_t bit = podlens_port_filter_bit(ifindex, port);
+    return (filter.words[bit / 64] >> (bit % 64)) & 1;
+  };
+  podlens_selector_value value{};
+  value.protocol = PODLENS_PROTO_HTTP1;
+  podlens_selector_key elsewhere{other, 8080, PODLENS_DIR_INBOUND};
+  ASSERT_TRUE(h.plane().putSelector(elsewhere, value).ok());
+  h.select(9090, PODLENS_DIR_INBOUND);
+  EXPECT_TRUE(filterHas(other, 8080));
+  EXPECT_TRUE(filterHas(kTestIfindex, 9090));
+  EXPECT_FALSE(filterHas(kTestIfindex, 8080));
+  EXPECT_FALSE(filterHas(other, 9090));
+
+  ASSERT_TRUE(h.plane().deleteSelector(elsewhere).ok());  // rebuilt from what is left
+  EXPECT_FALSE(filterHas(other, 8080));
+  EXPECT_TRUE(filterHas(kTestIfindex, 9090));
 }
 
 TEST(Robustness, TenThousandRandomPayloadsMakeNoEventAndBoundedState) {

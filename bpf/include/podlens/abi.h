@@ -122,13 +122,25 @@ struct podlens_selector_value {
   __u32 policy_id; /* host: opaque id user space gives the selecting policy */
 };
 
-/* pl_ports value: bit p of the bitmap is set when some selector names port p (host order). */
+/*
+ * pl_ports value: a bitmap with the bit podlens_port_filter_bit(ifindex, port) set for every
+ * selector's (ifindex, port), so a packet whose bits are clear needs no selector lookup. The
+ * bit mixes in the interface: a pod no selector names stays on the cheap path even on a port
+ * selected on other pods (8080, say), unless its bit collides with one of theirs (each
+ * selector has a 1 in 65,536 chance of it).
+ */
 struct podlens_port_filter {
-  __u64 words[65536 / 64]; /* host: port p is bit (p % 64) of words[p / 64] */
+  __u64 words[65536 / 64]; /* host: bit b is bit (b % 64) of words[b / 64] */
   __u64 selectors_generation; /* host: user space adds 1 after every change to pl_selectors.
                                  A connection whose state holds the current generation uses
                                  the selector it cached instead of looking it up again. */
 };
+
+/* The port filter's bit of a selector's (ifindex, port): the port XOR a 16-bit mix of the
+ * interface, so the ports of one interface never share a bit. */
+static inline __u32 podlens_port_filter_bit(__u32 ifindex, __u16 port) {
+  return (port ^ ((ifindex * 2654435761u) >> 16)) & 0xffff;
+}
 
 /*
  * podlens_conns key: one TCP connection as seen on one veth, oriented from the pod

@@ -93,8 +93,8 @@ class DataPlane {
   int lossesFd() const;
   int portsFd() const;
 
-  // Selectors and the port filter in front of them are kept consistent here: every port in
-  // pl_selectors has its bit set in pl_ports.
+  // Selectors and the port filter in front of them are kept consistent here: every (ifindex,
+  // port) in pl_selectors has its bit (podlens_port_filter_bit) set in pl_ports.
   Status putSelector(const podlens_selector_key& key, const podlens_selector_value& value);
   Status deleteSelector(const podlens_selector_key& key);
   // Recomputes pl_ports from pl_selectors (after deletions, or when reusing pinned maps).
