@@ -52,7 +52,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
-BPF_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))  # runs with statistics on, for the BPF table's maximum rows
+BPF_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))  # rounds with statistics on, for the BPF figures
+BPF_LOAD=50  # the fixed rate (percent of capacity) of the runs with statistics on
 RESULTS=$PL_DIR/results.txt
 HISTOGRAMS=$PL_DIR/histograms  # one latency histogram per run, pooled per case at the end
 
@@ -64,8 +65,9 @@ server() { echo "srv-$1"; }
 # BPF run-time statistics (what the kernel.bpf_stats_enabled sysctl turns on, but through
 # BPF_ENABLE_STATS, counted per holder: another process toggling the sysctl meanwhile cannot
 # turn them off). They cost every program run two clock reads (bpf_packet_bench prints how
-# much), a cost no node pays, so they are off for the maximum-throughput rounds and on for the
-# runs whose CPU and BPF figures need them (they stay on until the node goes).
+# much), a cost no node pays, so the throughput and latency rounds go without them; runs of
+# their own, at the maximum and at 50% load, measure the programs' run time afterwards (the
+# statistics stay on until the node goes).
 # stats_state: "off" when no program's run is being timed, else who turned the timing on
 stats_state() {
   if [ -n "$PL_STATS_HOLDER" ]; then echo on
@@ -245,6 +247,10 @@ busy_pct() {  # busy_pct SECONDS: how busy the whole machine is, in percent, ove
     busy = y[1] - x[1]; all = busy + y[2] - x[2]; printf "%.0f", all ? 100 * busy / all : 0 }'
 }
 
+rate_at() {  # rate_at CAPACITY LOAD: LOAD percent of CAPACITY, in requests/s
+  awk -v c="$1" -v l="$2" 'BEGIN { printf "%d", c * l / 100 }'
+}
+
 rotated() {  # rotated ROUND: the configurations, starting at a different one each round
   local i n=${#CONFIGS[@]}
   for i in $(seq 0 $((n - 1))); do echo "${CONFIGS[$(((i + $1) % n))]}"; done
@@ -305,25 +311,16 @@ main() {
   [ "$(pl_metric_value podlens_attachment_moves_pending)" = 0 ] \
     || pl_die "attachments still waiting to move to tcx"
 
-  local round load capacity rate
+  local round load capacity stats_runs
   pl_log "maximum throughput: $ROUNDS rounds x ${#CONFIGS[@]} configurations" \
     "x (keep-alive, new connection)"
-  local stats_max
-  stats_max=$(stats_state)
-  [ "$stats_max" = off ] \
-    || pl_log "warning: kernel.bpf_stats_enabled is on: the maximum runs pay for BPF statistics"
+  stats_runs=$(stats_state)
+  [ "$stats_runs" = off ] || pl_log "warning: kernel.bpf_stats_enabled is on: the throughput" \
+    "and latency runs pay for BPF statistics"
   for round in $(seq "$ROUNDS"); do
     for config in $(rotated "$round"); do
       run_one "$config" ka 0 "$round" max
       run_one "$config" nc 0 "$round" max
-    done
-  done
-  pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
-  pl_log "BPF run time at maximum throughput: $BPF_ROUNDS rounds, statistics on"
-  for round in $(seq "$BPF_ROUNDS"); do
-    for config in unselected podlens; do
-      run_one "$config" ka 0 "$round" bpfmax
-      run_one "$config" nc 0 "$round" bpfmax
     done
   done
   capacity=$(median_of "$RESULTS" baseline ka max achieved_rps)
@@ -331,8 +328,18 @@ main() {
   pl_log "baseline keep-alive capacity: $capacity requests/s; latency at ${LOADS[*]}% of it"
   for round in $(seq "$ROUNDS"); do
     for load in "${LOADS[@]}"; do
-      rate=$(awk -v c="$capacity" -v l="$load" 'BEGIN { printf "%d", c * l / 100 }')
-      for config in $(rotated "$round"); do run_one "$config" ka "$rate" "$round" "$load"; done
+      for config in $(rotated "$round"); do
+        run_one "$config" ka "$(rate_at "$capacity" "$load")" "$round" "$load"
+      done
+    done
+  done
+  pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
+  pl_log "BPF run time: $BPF_ROUNDS rounds, statistics on, at the maximum and $BPF_LOAD% load"
+  for round in $(seq "$BPF_ROUNDS"); do
+    for config in unselected podlens; do
+      run_one "$config" ka 0 "$round" bpfmax
+      run_one "$config" nc 0 "$round" bpfmax
+      run_one "$config" ka "$(rate_at "$capacity" "$BPF_LOAD")" "$round" "bpf$BPF_LOAD"
     done
   done
   pool_histograms
@@ -342,7 +349,8 @@ main() {
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_seconds=$MAX_SECONDS rate_seconds=$RATE_SECONDS warmup=$WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
-      "one_cpu=${ONE_CPU:-none} bpf_stats_max=$stats_max bpf_rounds=$BPF_ROUNDS"
+      "one_cpu=${ONE_CPU:-none} bpf_stats_max=$stats_runs bpf_stats_rates=$stats_runs" \
+      "bpf_rounds=$BPF_ROUNDS"
   } >>"$PL_DIR/facts.txt"
   write_report "$RESULTS" "$PL_DIR/facts.txt" "$OUT" "$NOTE"
   pl_log "report: $OUT"

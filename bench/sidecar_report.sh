@@ -78,6 +78,7 @@ run_name() {  # run_name KIND LOAD: "keep-alive, 50% load", "new connection, max
   printf '%s, ' "$([ "$1" = ka ] && echo keep-alive || echo new connection)"
   case $2 in
     max | bpfmax) echo maximum ;;
+    bpf*) echo "${2#bpf}% load" ;;
     *) echo "$2% load" ;;
   esac
 }
@@ -238,7 +239,7 @@ write_targets() {
   echo
 }
 
-stats_words() {  # stats_words FACT: how the maximum runs went, in words
+stats_words() {  # stats_words FACT: how the runs went, in words
   case $1 in
     off) echo "off, as on a node" ;;
     on-by-sysctl) echo "on (kernel.bpf_stats_enabled was set): podlens paid for them" ;;
@@ -281,7 +282,8 @@ Open loop at $(echo "$1" | sed 's/ $//; s/ /%, /g')% of the baseline's keep-aliv
 from each request's intended send time. Microseconds; each percentile is the median over the
 $(fact rounds) rounds, "p99 of the rounds" is the lowest and highest round, and "p99 pooled"
 counts every request of the rounds together (one disturbed round can move it a long way: a
-10 ms stall in one round of 9 is enough).
+10 ms stall in one round of 9 is enough). BPF run-time statistics:
+$(stats_words "$(fact bpf_stats_rates)").
 
 ![latency against load](benchmarks/latency_vs_load.png)
 
@@ -304,8 +306,9 @@ TEXT
 }
 
 write_cpu() {
-  local load=$1 c total base
+  local load=$1 c total base bpf
   base=$(med baseline ka "$load" cpu_ms_per_k)
+  bpf=$(stats_load "$load")
   cat <<TEXT
 ## CPU per 1,000 requests
 
@@ -313,7 +316,9 @@ At $load% load (the same request rate for every configuration), from \`/proc/sta
 machine (client, server, proxy, controller, kernel, softirq), in CPU milliseconds per 1,000
 requests the server logged. "BPF programs" is the podlens programs' own run time
 (BPF run-time statistics), already inside system and softirq; "controller" is its user +
-system time, already inside the total.
+system time, already inside the total.$([ "$bpf" = "$load" ] || printf '\n%s\n%s' \
+"The BPF column comes from runs of their own at the same rate with the statistics on; the" \
+"runs of the other columns went without them, as on a node.")
 
 TEXT
   header configuration total "× baseline" user system softirq "BPF programs" controller
@@ -323,7 +328,7 @@ TEXT
       "$(num "$(med "$c" ka "$load" user_ms_per_k)" %.1f)" \
       "$(num "$(med "$c" ka "$load" system_ms_per_k)" %.1f)" \
       "$(num "$(med "$c" ka "$load" softirq_ms_per_k)" %.1f)" \
-      "$(num "$(med "$c" ka "$load" bpf_ms_per_k)" %.2f)" \
+      "$(num "$(med "$c" ka "$bpf" bpf_ms_per_k)" %.2f)" \
       "$(num "$(med "$c" ka "$load" ctl_ms_per_k)" %.2f)"
   done
   echo
@@ -348,17 +353,18 @@ TEXT
   echo
 }
 
-# max_stats_load: the load tag of the maximum runs timed with BPF statistics on: "bpfmax"
-# (runs of their own since the maximum-throughput runs go without statistics), or "max" for
-# results kept from runs that timed the throughput runs themselves
-max_stats_load() {
-  if [ -n "$(values_of "$RESULTS_FILE" "config=podlens kind=ka load=bpfmax " bpf_ns_per_packet)" ]
-  then echo bpfmax; else echo max; fi
+# stats_load LOAD: the load tag of the runs at LOAD (max, or a percentage) timed with BPF
+# statistics on: bpfLOAD, runs of their own, or LOAD itself for results kept from runs that
+# timed the throughput or latency runs themselves
+stats_load() {
+  local tag=bpf$1
+  if [ -n "$(values_of "$RESULTS_FILE" "config=podlens kind=ka load=$tag " bpf_ns_per_packet)" ]
+  then echo "$tag"; else echo "$1"; fi
 }
 
 write_dataplane() {
-  local c run kind load max
-  max=$(max_stats_load)
+  local c run kind load max rate
+  max=$(stats_load max) rate=$(stats_load 50)
   cat <<'TEXT'
 ## Data-plane cost (bpf_stats)
 
@@ -366,13 +372,18 @@ write_dataplane() {
 kernel while the run's traffic went through: per packet (each run of a program), and per
 request the server logged (the sum over that request's packets).
 TEXT
-  [ "$max" = max ] || printf '%s\n%s\n' \
-    "The maximum rows come from runs of their own with the statistics on; the throughput" \
-    "table's runs went without them."
+  if [ "$rate" != 50 ]; then
+    printf '%s\n%s\n' "Every row comes from runs of their own with the statistics on; the" \
+      "throughput and latency tables' runs went without them."
+  elif [ "$max" != max ]; then
+    printf '%s\n%s\n' \
+      "The maximum rows come from runs of their own with the statistics on; the throughput" \
+      "table's runs went without them."
+  fi
   echo
   header configuration run "packets per request" "ns per packet" "ns per request"
   for c in unselected podlens; do
-    for run in "ka 50" "ka $max" "nc $max"; do
+    for run in "ka $rate" "ka $max" "nc $max"; do
       read -r kind load <<<"$run"
       row "$c" "$(run_name "$kind" "$load")" \
         "$(num "$(med "$c" "$kind" "$load" packets_per_request)" %.2f)" \
@@ -469,11 +480,10 @@ unresolved; more rounds (`--rounds`) and longer runs narrow it.
   `kernel.bpf_stats_enabled=1` does, but held by a file descriptor so that another process
   toggling the sysctl cannot turn it off mid-run). They cost every program run two clock
   reads (`bpf_packet_bench` prints the figure), which no node pays, so they are off for the
-  maximum-throughput runs and on from then on: for a few maximum runs of unselected and
-  podlens of their own (the data-plane table's maximum rows) and for the fixed-rate runs,
-  whose CPU and latency figures carry that small cost. `bpftool prog show pinned` of the
-  run's two programs before and after each run. Per packet: Δrun_time_ns / Δrun_cnt; per
-  request: Δrun_time_ns / requests logged.
+  throughput and latency runs, and on for a few runs of unselected and podlens of their own
+  afterwards, at the maximum and at 50% load: the data-plane table and the CPU table's BPF
+  column. `bpftool prog show pinned` of the run's two programs before and after each run.
+  Per packet: Δrun_time_ns / Δrun_cnt; per request: Δrun_time_ns / requests logged.
 * **Controller.** utime + stime from `/proc/PID/stat`; RSS and its peak (VmHWM) at the end.
 * **BPF map memory.** `bytes_memlock` of every map pinned under the run's `dataplane/`.
 * **Proxy memory.** RSS (VmRSS, peak VmHWM) of the HAProxy process in the sidecar pod at the
