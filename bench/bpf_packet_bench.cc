@@ -219,12 +219,7 @@ int main(int argc, char** argv) {
   Segment cold = unselected.client(std::string(1000, 'u'));
   double nullRepeat = BpfHarness::timeProgram(nullFd, cold, repeat);
   double unselectedRepeat = h.timeRun(cold, repeat);
-  podlens_selector_key elsewhere{kTestIfindex + 1000, 9998, PODLENS_DIR_INBOUND};
-  podlens_selector_value http{PODLENS_PROTO_HTTP1, 0, 0, 1};
-  if (!h.plane().putSelector(elsewhere, http).ok()) {
-    std::fprintf(stderr, "cannot write a selector\n");
-    return 1;
-  }
+  h.selectOn(kTestIfindex + 1000, 9998, PODLENS_DIR_INBOUND);
   TcpFlow unselectedPod({"10.9.0.2", 50009}, {"10.9.0.1", 9998}, true);
   double unselectedPodRepeat = h.timeRun(unselectedPod.client(std::string(1000, 'u')), repeat);
   std::vector<uint32_t> nullSingles;

@@ -18,12 +18,6 @@
  * line, or feeds one line's bytes to the byte machine (http1__parse_step). */
 #define PODLENS_MAX_PARSE_STEPS 512
 
-static __always_inline int port_filter__has(const struct podlens_port_filter *filter,
-                                            __u32 ifindex, __u16 port) {
-  __u32 bit = podlens_port_filter_bit(ifindex, port);
-  return (filter->words[(bit >> 6) & 1023] >> (bit & 63)) & 1;
-}
-
 /* Could a selector name this packet? One array read answers "no" for most packets, also
  * those of unselected pods on ports selected elsewhere. Also reads the selectors' generation
  * (*generation), before any selector is looked up. */
@@ -35,10 +29,10 @@ static __always_inline int port_filter__may_match(__u32 ifindex, __u16 pod_port,
     return 0;
   }
   *generation = (__u32)filter->selectors_generation;
-  if (port_filter__has(filter, ifindex, pod_port)) {
+  if (podlens_port_filter_has(filter, ifindex, pod_port)) {
     return 1; /* a server pod's port: its clients' ports, spread over the bitmap, unread */
   }
-  return port_filter__has(filter, ifindex, peer_port);
+  return podlens_port_filter_has(filter, ifindex, peer_port);
 }
 
 /* One selector lookup per direction the pod can play; most packets stop here. */

@@ -21,9 +21,10 @@ struct {
   __type(value, struct podlens_selector_value);
 } pl_selectors SEC(".maps");
 
-/* Every port named by some selector, one bit per port: lets an unselected packet leave after
- * one inlined array read instead of hash lookups. A superset is harmless (the selector lookup
- * decides); user space keeps it a superset of pl_selectors' ports. Written only by user space. */
+/* A bit per selector's (ifindex, port) (podlens_port_filter_bit): lets an unselected packet
+ * leave after one inlined array read instead of hash lookups. A superset is harmless (the
+ * selector lookup decides); user space keeps it a superset of pl_selectors' keys. Written only
+ * by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -100,13 +101,14 @@ static __always_inline void loss__add(__u32 reason, __u64 n) {
 
 static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }
 
-/* Submit flags for a reserved event: wake the reader when the event takes the bytes waiting
- * (it among them) past a multiple of PODLENS_EVENTS_WAKEUP_BYTES. Two CPUs submitting at once
- * can both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
+/* Submit flags for a reserved event: wake the reader when the producer position, this event
+ * included, has just passed a multiple of PODLENS_EVENTS_WAKEUP_BYTES. It only grows, so that
+ * is one wake-up per 64 KB written whatever the reader does. Two CPUs submitting at once can
+ * both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
 static __always_inline __u64 events__wakeup_flags(void) {
-  __u64 waiting = bpf_ringbuf_query(&pl_events, BPF_RB_AVAIL_DATA);
-  __u64 before = waiting > PODLENS_EVENT_RECORD_BYTES ? waiting - PODLENS_EVENT_RECORD_BYTES : 0;
-  return waiting / PODLENS_EVENTS_WAKEUP_BYTES != before / PODLENS_EVENTS_WAKEUP_BYTES
+  __u64 end = bpf_ringbuf_query(&pl_events, BPF_RB_PROD_POS);
+  return end / PODLENS_EVENTS_WAKEUP_BYTES !=
+                 (end - PODLENS_EVENT_RECORD_BYTES) / PODLENS_EVENTS_WAKEUP_BYTES
              ? BPF_RB_FORCE_WAKEUP
              : BPF_RB_NO_WAKEUP;
 }

@@ -13,14 +13,6 @@
 #include "podlens_tc.skel.h"
 
 namespace podlens {
-namespace {
-
-void setPortFilterBit(podlens_port_filter& filter, const podlens_selector_key& key) {
-  uint32_t bit = podlens_port_filter_bit(key.ifindex, key.port);
-  filter.words[bit / 64] |= 1ULL << (bit % 64);
-}
-
-}  // namespace
 
 DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
     : skeleton_(skeleton), fds_(fds), ownsFds_(ownsFds) {}
@@ -100,7 +92,7 @@ Status DataPlane::putSelector(const podlens_selector_key& key,
   if (!filter) {
     return filter.error();
   }
-  setPortFilterBit(**filter, key);
+  podlens_port_filter_set(filter->get(), key.ifindex, key.port);
   if (auto status = writePortFilter(**filter); !status) {
     return status;
   }
@@ -127,7 +119,7 @@ Status DataPlane::rebuildPortFilter() {
   podlens_selector_key next{};
   const void* prev = nullptr;
   while (bpf_map_get_next_key(selectorsFd(), prev, &next) == 0) {
-    setPortFilterBit(**filter, next);
+    podlens_port_filter_set(filter->get(), next.ifindex, next.port);
     key = next;
     prev = &key;
   }
@@ -143,8 +135,9 @@ Result<std::unique_ptr<podlens_port_filter>> DataPlane::readPortFilter() const {
   return filter;
 }
 
-Status DataPlane::writePortFilter(const podlens_port_filter& filter) {
+Status DataPlane::writePortFilter(podlens_port_filter& filter) {
   const uint32_t zero = 0;
+  filter.bit_layout = PODLENS_PORT_FILTER_BIT_LAYOUT;
   if (bpf_map_update_elem(portsFd(), &zero, &filter, BPF_ANY) != 0) {
     return errnoError("writing the port filter", errno);
   }

@@ -29,8 +29,17 @@ BpfHarness::BpfHarness(DataPlaneOptions options) {
 
 void BpfHarness::select(uint16_t port, uint8_t direction, uint8_t captureFlags,
                         uint32_t policyId) {
+  putSelector(kTestIfindex, port, direction, captureFlags, policyId);
+}
+
+podlens_selector_key BpfHarness::selectOn(uint32_t ifindex, uint16_t port, uint8_t direction) {
+  return putSelector(ifindex, port, direction, 0, 7);
+}
+
+podlens_selector_key BpfHarness::putSelector(uint32_t ifindex, uint16_t port, uint8_t direction,
+                                             uint8_t captureFlags, uint32_t policyId) {
   podlens_selector_key key{};
-  key.ifindex = kTestIfindex;
+  key.ifindex = ifindex;
   key.port = port;
   key.direction = direction;
   podlens_selector_value value{};
@@ -38,6 +47,7 @@ void BpfHarness::select(uint16_t port, uint8_t direction, uint8_t captureFlags,
   value.capture_flags = captureFlags;
   value.policy_id = policyId;
   orThrow(plane_->putSelector(key, value), "selector");
+  return key;
 }
 
 static int testRun(int progFd, const Segment& segment, uint32_t repeat, uint32_t* duration) {

@@ -21,6 +21,9 @@ class BpfHarness {
   // Observes port as Inbound (pod serves) or Outbound (pod calls it) on kTestIfindex.
   void select(uint16_t port, uint8_t direction, uint8_t captureFlags = 0,
               uint32_t policyId = 7);
+  // The same on another interface (another pod's veth, which test runs never see); returns
+  // the selector's key.
+  podlens_selector_key selectOn(uint32_t ifindex, uint16_t port, uint8_t direction);
   // Runs the segment through ingress (fromPod) or egress; returns the program's verdict.
   int run(const Segment& segment);
   void runAll(const std::vector<Segment>& segments);
@@ -40,6 +43,9 @@ class BpfHarness {
   DataPlane& plane() { return *plane_; }
 
  private:
+  podlens_selector_key putSelector(uint32_t ifindex, uint16_t port, uint8_t direction,
+                                   uint8_t captureFlags, uint32_t policyId);
+
   std::unique_ptr<DataPlane> plane_;
   std::unique_ptr<EventReader> reader_;
   std::vector<podlens_http_event> events_;

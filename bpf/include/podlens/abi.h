@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 4
+#define PODLENS_ABI_VERSION 5
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -31,11 +31,12 @@
 #define PODLENS_CHUNK_DIGITS_MAX 15
 
 /*
- * The TC programs wake the event reader once per this many bytes of events queued in
- * pl_events: when an event takes what is waiting past a multiple of it. Below the first, the
- * reader finds the events on its own poll timeout. A wake-up costs the sending CPU an
- * interrupt (irq_work) and the reader a context switch, so never one per event, not even for
- * a reader that falls behind (stopped, throttled, restarting).
+ * The TC programs wake the event reader once per this many bytes of events written to
+ * pl_events: the event that takes the ring's producer position past a multiple of it forces
+ * the wake-up. In between, the reader finds the events on its own poll timeout. A wake-up
+ * costs the sending CPU an interrupt (irq_work) and the reader a context switch, so it stays
+ * one per 64 KB whatever the reader does, also when it falls behind (stopped, throttled,
+ * restarting).
  */
 #define PODLENS_EVENTS_WAKEUP_BYTES (64 * 1024)
 
@@ -134,12 +135,32 @@ struct podlens_port_filter {
   __u64 selectors_generation; /* host: user space adds 1 after every change to pl_selectors.
                                  A connection whose state holds the current generation uses
                                  the selector it cached instead of looking it up again. */
+  __u64 bit_layout; /* host: PODLENS_PORT_FILTER_BIT_LAYOUT, written by user space with every
+                       write. The programs do not read it: it makes this value longer than
+                       that of ABI 4 (bits by port alone), so pins of either layout fail the
+                       other build's shape check instead of being read with the other meaning,
+                       and it names the layout in a bpftool dump. */
 };
+
+/* 1: the bit of a port alone (ABI 4 and before, no field); 2: podlens_port_filter_bit. */
+#define PODLENS_PORT_FILTER_BIT_LAYOUT 2
 
 /* The port filter's bit of a selector's (ifindex, port): the port XOR a 16-bit mix of the
  * interface, so the ports of one interface never share a bit. */
 static inline __u32 podlens_port_filter_bit(__u32 ifindex, __u16 port) {
   return (port ^ ((ifindex * 2654435761u) >> 16)) & 0xffff;
+}
+
+static inline int podlens_port_filter_has(const struct podlens_port_filter *filter,
+                                          __u32 ifindex, __u16 port) {
+  __u32 bit = podlens_port_filter_bit(ifindex, port);
+  return (filter->words[bit >> 6] >> (bit & 63)) & 1;
+}
+
+static inline void podlens_port_filter_set(struct podlens_port_filter *filter, __u32 ifindex,
+                                           __u16 port) {
+  __u32 bit = podlens_port_filter_bit(ifindex, port);
+  filter->words[bit >> 6] |= 1ULL << (bit & 63);
 }
 
 /*

@@ -127,7 +127,7 @@ class DataPlane {
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);
   Result<std::unique_ptr<podlens_port_filter>> readPortFilter() const;
-  Status writePortFilter(const podlens_port_filter& filter);
+  Status writePortFilter(podlens_port_filter& filter);  // stamps its bit_layout
   Status publishSelectorChange(std::unique_ptr<podlens_port_filter> filter);
 
   podlens_tc* skeleton_;  // null when opened from pins
