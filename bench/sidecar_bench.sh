@@ -53,7 +53,6 @@ while [ $# -gt 0 ]; do
 done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
 BPF_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))  # rounds with statistics on, for the BPF figures
-BPF_LOAD=50  # the fixed rate (percent of capacity) of the runs with statistics on
 RESULTS=$PL_DIR/results.txt
 HISTOGRAMS=$PL_DIR/histograms  # one latency histogram per run, pooled per case at the end
 
@@ -334,12 +333,12 @@ main() {
     done
   done
   pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
-  pl_log "BPF run time: $BPF_ROUNDS rounds, statistics on, at the maximum and $BPF_LOAD% load"
+  pl_log "BPF run time: $BPF_ROUNDS rounds, statistics on, at the maximum and $CPU_LOAD% load"
   for round in $(seq "$BPF_ROUNDS"); do
     for config in unselected podlens; do
       run_one "$config" ka 0 "$round" bpfmax
       run_one "$config" nc 0 "$round" bpfmax
-      run_one "$config" ka "$(rate_at "$capacity" "$BPF_LOAD")" "$round" "bpf$BPF_LOAD"
+      run_one "$config" ka "$(rate_at "$capacity" "$CPU_LOAD")" "$round" "bpf$CPU_LOAD"
     done
   done
   pool_histograms

@@ -8,6 +8,7 @@
 # "pooled" p99 beside it counts every request of the rounds together (rate_client --merge).
 
 CONFIG_NAMES=(baseline baseline2 unselected podlens sidecar)
+CPU_LOAD=50  # the load of the CPU table, and of the runs with BPF statistics (sidecar_bench.sh)
 
 # values_of RESULTS PREFIX KEY: KEY's value on every line of RESULTS that starts with PREFIX
 values_of() {
@@ -140,7 +141,7 @@ write_report() {
     write_targets
     write_throughput
     write_latency "$loads"
-    write_cpu 50
+    write_cpu "$CPU_LOAD"
     write_memory
     write_dataplane
     write_loss "$loads"
@@ -364,7 +365,7 @@ stats_load() {
 
 write_dataplane() {
   local c run kind load max rate
-  max=$(stats_load max) rate=$(stats_load 50)
+  max=$(stats_load max) rate=$(stats_load "$CPU_LOAD")
   cat <<'TEXT'
 ## Data-plane cost (bpf_stats)
 
@@ -372,7 +373,7 @@ write_dataplane() {
 kernel while the run's traffic went through: per packet (each run of a program), and per
 request the server logged (the sum over that request's packets).
 TEXT
-  if [ "$rate" != 50 ]; then
+  if [ "$rate" != "$CPU_LOAD" ]; then
     printf '%s\n%s\n' "Every row comes from runs of their own with the statistics on; the" \
       "throughput and latency tables' runs went without them."
   elif [ "$max" != max ]; then
