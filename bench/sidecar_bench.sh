@@ -13,11 +13,20 @@
 # The configurations are measured alternately, in rounds whose order rotates, so drift on the
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Figures are recorded, never asserted (benchmarks are not tests).
-#   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]
-#                          [--one-cpu] [--out FILE.md] [--note TEXT]          (root)
-# --one-cpu runs the client and every server pod on the last CPU (the controller stays free):
-# not how a node runs, but runs repeat to about 1%, so it shows whether a data-plane change
-# helps, where the default placement's spread (several percent) would hide it.
+#   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
+#                          [--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md]
+#                          [--note TEXT]                                              (root)
+# The maximum-throughput runs are short and many (--max-rounds, 4x --rounds by default): on a
+# small VM one run's throughput moves by several percent from one run to the next, and a
+# round's runs of every configuration close together let the report take each ratio round by
+# round, with a confidence interval over the rounds.
+# Placement (the controller always stays free):
+#   default       the kernel's scheduler places every process
+#   --split-cpus  the client on CPU 0, every server pod on the last CPU: each side has a core of
+#                 its own, as when the client runs on another machine, and where the scheduler
+#                 puts the two busy processes stops moving a whole run's figures
+#   --one-cpu     the client and every server pod on the last CPU: not how a node runs, but runs
+#                 repeat to about 1%, so it shows whether a data-plane change helps
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
 # report under the run's directory, docs untouched). Needs PL_BUILD with podlens-controller,
 # podlens-cni, cnitool, rate_client, hiccup_meter and bpf_stats_hold (cmake --build;
@@ -33,25 +42,32 @@ source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
 
 CONFIGS=(baseline baseline2 unselected podlens sidecar)
 LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
-ROUNDS=5 MAX_SECONDS=5 RATE_SECONDS=6 WARMUP=1 CONNECTIONS=16 SMOKE=0 NOTE="" ONE_CPU=""
+ROUNDS=5 MAX_ROUNDS="" MAX_SECONDS=1.5 RATE_SECONDS=6 WARMUP=1 MAX_WARMUP=0.5 CONNECTIONS=16
+SMOKE=0 NOTE=""
+CLIENT_CPU="" SERVER_CPU=""  # empty: free
 OUT=$PL_ROOT/docs/benchmarks.md
 SIDECAR_PORT=15006  # where the redirect sends inbound traffic (Istio's inbound port)
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --smoke) SMOKE=1 ROUNDS=1 MAX_SECONDS=0.5 RATE_SECONDS=0.5 WARMUP=0.2 CONNECTIONS=4 ;;
+    --smoke) SMOKE=1 ROUNDS=1 MAX_ROUNDS=2 MAX_SECONDS=0.5 RATE_SECONDS=0.5 WARMUP=0.2
+      MAX_WARMUP=0.2 CONNECTIONS=4 ;;
     --rounds) ROUNDS=$2; shift ;;
+    --max-rounds) MAX_ROUNDS=$2; shift ;;
     --max-seconds) MAX_SECONDS=$2; shift ;;
     --rate-seconds) RATE_SECONDS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --note) NOTE=$2; shift ;;
-    --one-cpu) ONE_CPU=$(($(nproc) - 1)) ;;
-    *) echo "usage: $0 [--smoke] [--rounds N] [--max-seconds S] [--rate-seconds S]" \
-         "[--one-cpu] [--out FILE.md] [--note TEXT]" >&2; exit 2 ;;
+    --one-cpu) CLIENT_CPU=$(($(nproc) - 1)) SERVER_CPU=$(($(nproc) - 1)) ;;
+    --split-cpus) CLIENT_CPU=0 SERVER_CPU=$(($(nproc) - 1)) ;;
+    *) echo "usage: $0 [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]" \
+         "[--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md] [--note TEXT]" >&2
+       exit 2 ;;
   esac
   shift
 done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
+: "${MAX_ROUNDS:=$((4 * ROUNDS))}"
 BPF_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))  # rounds with statistics on, for the BPF figures
 RESULTS=$PL_DIR/results.txt
 HISTOGRAMS=$PL_DIR/histograms  # one latency histogram per run, pooled per case at the end
@@ -159,14 +175,15 @@ snapshot() {
 # the figures derived from them per 1,000 requests the server's nginx logged.
 #   KIND: ka (keep-alive) or nc (new connection per request); RATE 0: closed loop (maximum)
 run_one() {
-  local config=$1 kind=$2 rate=$3 round=$4 load=$5 pod before after result seconds flags=()
+  local config=$1 kind=$2 rate=$3 round=$4 load=$5 pod before after result seconds warmup
+  local flags=()
   pod=$(server "$config")
   [ "$kind" = ka ] || flags=(--new-connection)
-  seconds=$RATE_SECONDS
-  [ "$rate" != 0 ] || seconds=$MAX_SECONDS
+  seconds=$RATE_SECONDS warmup=$WARMUP
+  [ "$rate" != 0 ] || seconds=$MAX_SECONDS warmup=$MAX_WARMUP
   before=$(snapshot "$pod")
   result=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" --url "http://$(pl_pod_ip "$pod"):8080/" \
-    --rate "$rate" --duration "$seconds" --warmup "$WARMUP" --connections "$CONNECTIONS" \
+    --rate "$rate" --duration "$seconds" --warmup "$warmup" --connections "$CONNECTIONS" \
     --histogram "$HISTOGRAMS/$config-$kind-$load-$round.txt" "${flags[@]}" 2>/dev/null \
     | grep '^RESULT ') || pl_die "rate_client failed on $config"
   after=$(snapshot "$pod")
@@ -222,17 +239,17 @@ pool_histograms() {
   done
 }
 
-# pin_pods: with --one-cpu, every process of the server pods on that CPU (the client's runs
-# start there through ON_CPU); the controller and everything else stay where the kernel puts
-# them.
+# pin_pods: with --one-cpu or --split-cpus, every process of the server pods on SERVER_CPU
+# (the client's runs start on CLIENT_CPU through ON_CPU); the controller and everything else
+# stay where the kernel puts them.
 ON_CPU=()
 pin_pods() {
-  [ -n "$ONE_CPU" ] || return 0
-  ON_CPU=(taskset -c "$ONE_CPU")
+  [ -n "$SERVER_CPU" ] || return 0
+  ON_CPU=(taskset -c "$CLIENT_CPU")
   local config pid
   for config in "${CONFIGS[@]}"; do
     for pid in $(ip netns pids "$PL_RUN-$(server "$config")"); do
-      taskset -a -pc "$ONE_CPU" "$pid" >/dev/null || pl_die "could not pin $pid"
+      taskset -a -pc "$SERVER_CPU" "$pid" >/dev/null || pl_die "could not pin $pid"
     done
   done
 }
@@ -311,15 +328,17 @@ main() {
     || pl_die "attachments still waiting to move to tcx"
 
   local round load capacity stats_runs
-  pl_log "maximum throughput: $ROUNDS rounds x ${#CONFIGS[@]} configurations" \
-    "x (keep-alive, new connection)"
+  pl_log "maximum throughput: $MAX_ROUNDS rounds x (keep-alive, new connection)" \
+    "x ${#CONFIGS[@]} configurations"
   stats_runs=$(stats_state)
   [ "$stats_runs" = off ] || pl_log "warning: kernel.bpf_stats_enabled is on: the throughput" \
     "and latency runs pay for BPF statistics"
-  for round in $(seq "$ROUNDS"); do
-    for config in $(rotated "$round"); do
-      run_one "$config" ka 0 "$round" max
-      run_one "$config" nc 0 "$round" max
+  local kind
+  for round in $(seq "$MAX_ROUNDS"); do
+    for kind in ka nc; do  # a round's runs of one kind back to back: paired closely
+      for config in $(rotated "$round"); do
+        run_one "$config" "$kind" 0 "$round" max
+      done
     done
   done
   capacity=$(median_of "$RESULTS" baseline ka max achieved_rps)
@@ -346,9 +365,10 @@ main() {
     machine_facts
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
-    echo "rounds=$ROUNDS max_seconds=$MAX_SECONDS rate_seconds=$RATE_SECONDS warmup=$WARMUP"
+    echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS max_seconds=$MAX_SECONDS" \
+      "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
-      "one_cpu=${ONE_CPU:-none} bpf_stats_max=$stats_runs bpf_stats_rates=$stats_runs" \
+      "client_cpu=${CLIENT_CPU:-free} server_cpu=${SERVER_CPU:-free} bpf_stats_max=$stats_runs bpf_stats_rates=$stats_runs" \
       "bpf_rounds=$BPF_ROUNDS"
   } >>"$PL_DIR/facts.txt"
   write_report "$RESULTS" "$PL_DIR/facts.txt" "$OUT" "$NOTE"

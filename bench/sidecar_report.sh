@@ -6,6 +6,8 @@
 #   bench/sidecar_report.sh RESULTS FACTS OUT.md [NOTE]
 # Every figure is the median over the run's rounds (robust to one disturbed round); the
 # "pooled" p99 beside it counts every request of the rounds together (rate_client --merge).
+# Ratios against baseline are taken round by round, with a 95% confidence interval over the
+# rounds, and the targets are judged on that interval (paired_ratio, verdict_ci).
 
 CONFIG_NAMES=(baseline baseline2 unselected podlens sidecar)
 CPU_LOAD=50  # the load of the CPU table, and of the runs with BPF statistics (sidecar_bench.sh)
@@ -58,17 +60,61 @@ header() {
   for cell in "$@"; do line="$line---|"; done
   echo "$line"
 }
-# verdict VALUE <=|>= LIMIT [AA]: pass or miss; with AA (the A/A ratio of the same figure,
-# baseline2 against baseline), a value nearer the limit than the A/A difference, on either
-# side, is "unresolved": this run cannot tell it from the limit.
+# verdict VALUE <=|>= LIMIT: pass or miss
 verdict() {
-  awk -v v="$1" -v op="$2" -v t="$3" -v aa="${4:-1}" 'BEGIN {
-    noise = aa > 1 ? aa - 1 : 1 - aa
-    off = v > t ? v - t : t - v
-    if (noise > 0 && off < noise)
-      printf "**unresolved** (%.3f is nearer %.2f than the A/A difference, %.0f%%)\n", v, t,
-        100 * noise
-    else print ((op == "<=") ? v <= t : v >= t) ? "**pass**" : "**miss**" }'
+  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+    print ((op == "<=") ? v <= t : v >= t) ? "**pass**" : "**miss**" }'
+}
+# paired_ratio RESULTS CONFIG KIND LOAD KEY: KEY of CONFIG against the baseline's, round by
+# round (the two runs of a round are measured seconds apart), as "ESTIMATE LOW HIGH ROUNDS":
+# the median of the rounds' ratios and its 95% confidence interval, distribution-free (order
+# statistics: the median lies between the k-th lowest and the k-th highest ratio with at least
+# 95% probability, k from the binomial distribution), so a round disturbed by a stall moves
+# neither. LOW and HIGH are 0 and inf below 6 rounds; empty below 2.
+paired_ratio() {
+  awk -v want="config=$2 kind=$3 load=$4 " -v base="config=baseline kind=$3 load=$4 " \
+      -v key="$5" '
+    function field(name,   i) {
+      for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) return substr($i, length(name) + 2)
+      return ""
+    }
+    index($0, want) == 1 { mine[field("round")] = field(key) }
+    index($0, base) == 1 { theirs[field("round")] = field(key) }
+    END {
+      for (r in mine)
+        if ((r in theirs) && mine[r] > 0 && theirs[r] > 0) ratio[++n] = mine[r] / theirs[r]
+      if (n < 2) exit
+      for (i = 2; i <= n; i++)  # insertion sort: a few dozen rounds
+        for (j = i; j > 1 && ratio[j - 1] > ratio[j]; j--) {
+          t = ratio[j]; ratio[j] = ratio[j - 1]; ratio[j - 1] = t
+        }
+      median = (n % 2) ? ratio[(n + 1) / 2] : (ratio[n / 2] + ratio[n / 2 + 1]) / 2
+      # k: one more than the largest j with P(Binomial(n, 1/2) <= j) <= 2.5%
+      k = 0; p = 0.5 ^ n; cum = p
+      for (j = 0; cum <= 0.025; j++) { k = j + 1; p = p * (n - j) / (j + 1); cum += p }
+      if (k == 0) printf "%.4f 0 inf %d\n", median, n
+      else printf "%.4f %.4f %.4f %d\n", median, ratio[k], ratio[n + 1 - k], n
+    }' "$1"
+}
+paired() { paired_ratio "$RESULTS_FILE" "$@"; }
+# with_ci "ESTIMATE LOW HIGH N": "0.973× (0.951–0.996)", "–" when empty
+with_ci() {
+  awk -v p="$1" 'BEGIN { if (split(p, v, " ") < 3) print "–"
+    else if (v[3] == "inf") printf "%.3f× (too few rounds)\n", v[1]
+    else printf "%.3f× (%.3f–%.3f)\n", v[1], v[2], v[3] }'
+}
+# verdict_ci "ESTIMATE LOW HIGH N" <=|>= LIMIT: pass when the whole 95% interval is on the
+# target's side of LIMIT, miss when it is all on the other side, else unresolved: this run
+# cannot tell the figure from its limit.
+verdict_ci() {
+  awk -v p="$1" -v op="$2" -v t="$3" 'BEGIN {
+    if (split(p, v, " ") < 3) { print "–"; exit }
+    high = v[3] == "inf" ? t + 1e9 : v[3]
+    good = (op == "<=") ? high <= t : v[2] >= t
+    bad = (op == "<=") ? v[2] > t : high < t
+    if (good) print "**pass**"
+    else if (bad) print "**miss**"
+    else printf "**unresolved** (the interval holds %.2f)\n", t }'
 }
 # quotient A B [NONE]: A / B, or NONE (default empty) when either is missing or B is 0
 quotient() {
@@ -150,13 +196,22 @@ write_report() {
 }
 
 placement() {  # the run's placement of processes on CPUs, as a sentence
-  local cpu
-  cpu=$(fact one_cpu)
-  if [ -z "$cpu" ] || [ "$cpu" = none ]; then
+  local client server
+  client=$(fact client_cpu) server=$(fact server_cpu)
+  if [ -z "$server" ]; then  # a run from before --split-cpus
+    client=$(fact one_cpu) server=$(fact one_cpu)
+  fi
+  if [ -z "$server" ] || [ "$server" = none ] || [ "$server" = free ]; then
     echo "Placement: free (the kernel's scheduler places every process on the $(fact cores) CPUs)."
-  else
-    echo "Placement: \`--one-cpu\`, the client and every server pod on CPU $cpu, the" \
+  elif [ "$client" = "$server" ]; then
+    echo "Placement: \`--one-cpu\`, the client and every server pod on CPU $server, the" \
       "controller free: runs repeat closely, but the figures are not a node's."
+  else
+    echo "Placement: \`--split-cpus\`, the client on CPU $client and every server pod on CPU" \
+      "$server, the controller free: each side has a core of its own, as when the client" \
+      "runs on another machine. The request's path through the kernel (podlens' egress" \
+      "program included) runs on the client's CPU, as veth delivers a packet on the" \
+      "sender's CPU; the CPU table counts both CPUs."
   fi
 }
 
@@ -166,10 +221,11 @@ write_head() {
 
 Written by \`sudo bench/sidecar_bench.sh\` (see [how to reproduce](#how-to-reproduce)); the raw
 figures of this run are in [benchmarks/results.txt](benchmarks/results.txt). Every figure is
-the median over the run's rounds ($(fact rounds)), so one disturbed round cannot move it; every
-ratio is against the baseline measured in the same run, and a second, identical baseline pod
-(baseline2) shows how far two identical configurations differ in this run: the resolution of
-every other ratio.
+the median over the run's rounds ($(max_rounds) of the maximum throughput, $(fact rounds) of the
+rest), so one disturbed round cannot move it. Every ratio is against the baseline measured in
+the same run, taken round by round and given with its 95% confidence interval; a second,
+identical baseline pod (baseline2) is measured beside the others as a check: its ratios differ
+from 1 only by noise.
 
 ## Machine
 
@@ -209,35 +265,44 @@ TEXT
 }
 
 write_targets() {
-  local p99 p99b p99aa ka ka0 kaaa nc nc0 ncaa lost losses hwm
+  local p99 p99b ka ka0 nc nc0 lost losses hwm
   p99=$(med podlens ka 50 p99_us) p99b=$(med baseline ka 50 p99_us)
   ka=$(med podlens ka max achieved_rps) ka0=$(med baseline ka max achieved_rps)
   nc=$(med podlens nc max achieved_rps) nc0=$(med baseline nc max achieved_rps)
-  p99aa=$(quotient "$(med baseline2 ka 50 p99_us)" "$p99b")
-  kaaa=$(quotient "$(med baseline2 ka max achieved_rps)" "$ka0")
-  ncaa=$(quotient "$(med baseline2 nc max achieved_rps)" "$nc0")
   lost=$(($(sum podlens ka max lost) + $(sum podlens nc max lost)))
   losses=$(($(sum podlens ka max losses) + $(sum podlens nc max losses)))
   hwm=$(fact controller_hwm_kb)
-  printf '## Targets\n\n%s\n%s\n%s\n\n' \
-    "Recorded, not asserted: a miss is a finding of this run on this machine. \"A/A\" is the same" \
-    "figure of baseline2 against baseline: a ratio nearer its limit than the A/A difference, on" \
-    "either side, is marked unresolved (the run cannot tell it from the limit)."
-  header target "this run" "A/A" ""
-  row "podlens p99 at 50% load ≤ 1.05× baseline" \
-    "$(num "$p99" %.1f) µs vs $(num "$p99b" %.1f) µs = $(ratio3 "$(quotient "$p99" "$p99b")")" \
-    "$(ratio3 "$p99aa")" "$(verdict "$(quotient "$p99" "$p99b" 99)" "<=" 1.05 "$p99aa")"
-  row "podlens maximum throughput ≥ 0.97× baseline, keep-alive" \
-    "$(num "$ka") vs $(num "$ka0") req/s = $(ratio3 "$(quotient "$ka" "$ka0")")" \
-    "$(ratio3 "$kaaa")" "$(verdict "$(quotient "$ka" "$ka0" 0)" ">=" 0.97 "$kaaa")"
-  row "the same, new connection per request" \
-    "$(num "$nc") vs $(num "$nc0") req/s = $(ratio3 "$(quotient "$nc" "$nc0")")" \
-    "$(ratio3 "$ncaa")" "$(verdict "$(quotient "$nc" "$nc0" 0)" ">=" 0.97 "$ncaa")"
+  cat <<'TEXT'
+## Targets
+
+Recorded, not asserted: a miss is a finding of this run on this machine. Each ratio is taken
+round by round (podlens and baseline measured seconds apart in the same round); the figure is
+the median of the rounds' ratios, with its 95% confidence interval: the target is met when the
+whole interval is on its side of the limit, missed when the whole interval is on the other
+side, and otherwise unresolved, however near the median is. "A/A" is the same figure for
+baseline2 against baseline: it differs from 1 only by noise, so its interval should hold 1.
+
+TEXT
+  header target "medians" "podlens ÷ baseline (95% CI)" "A/A (95% CI)" ""
+  target_row "podlens p99 at 50% load ≤ 1.05× baseline" \
+    "$(num "$p99" %.1f) vs $(num "$p99b" %.1f) µs" ka 50 p99_us "<=" 1.05
+  target_row "podlens maximum throughput ≥ 0.97× baseline, keep-alive" \
+    "$(num "$ka") vs $(num "$ka0") req/s" ka max achieved_rps ">=" 0.97
+  target_row "the same, new connection per request" \
+    "$(num "$nc") vs $(num "$nc0") req/s" nc max achieved_rps ">=" 0.97
   row "zero telemetry loss at the highest rate (the maximum-throughput runs)" \
-    "$lost requests without an event, $losses kernel losses" "" \
+    "$lost requests without an event, $losses kernel losses" "" "" \
     "$(verdict $((lost + losses)) "<=" 0)"
-  row "controller ≤ 30 MB RSS" "peak $(mb "$hwm") MB" "" "$(verdict "$hwm" "<=" 30720)"
+  row "controller ≤ 30 MB RSS" "peak $(mb "$hwm") MB" "" "" "$(verdict "$hwm" "<=" 30720)"
   echo
+}
+
+# target_row TEXT MEDIANS KIND LOAD KEY <=|>= LIMIT: one ratio target of the targets table
+target_row() {
+  local podlens
+  podlens=$(paired podlens "$3" "$4" "$5")
+  row "$1" "$2" "$(with_ci "$podlens")" "$(with_ci "$(paired baseline2 "$3" "$4" "$5")")" \
+    "$(verdict_ci "$podlens" "$6" "$7")"
 }
 
 stats_words() {  # stats_words FACT: how the runs went, in words
@@ -249,23 +314,29 @@ stats_words() {  # stats_words FACT: how the runs went, in words
 }
 
 write_throughput() {
-  local c ka nc ka0 nc0
-  ka0=$(med baseline ka max achieved_rps) nc0=$(med baseline nc max achieved_rps)
-  printf '## Maximum throughput\n\n%s\n%s\n%s\n\n' \
-    "Closed loop, $(fact connections) connections, $(fact max_seconds) s a run; the median of the" \
-    "rounds, and in brackets the lowest and highest round. BPF run-time statistics:" \
-    "$(stats_words "$(fact bpf_stats_max)")."
-  header configuration "keep-alive, req/s" "× baseline" "new connection per request, req/s" \
-    "× baseline"
+  local c ka nc
+  printf '## Maximum throughput\n\n%s\n%s\n%s\n%s\n\n' \
+    "Closed loop, $(fact connections) connections, $(fact max_seconds) s a run, $(max_rounds)" \
+    "rounds; req/s is the median of the rounds, in brackets the lowest and highest round;" \
+    "× baseline is the median of the ratios round by round, with its 95% confidence interval." \
+    "BPF run-time statistics: $(stats_words "$(fact bpf_stats_max)")."
+  header configuration "keep-alive, req/s" "× baseline (95% CI)" \
+    "new connection per request, req/s" "× baseline (95% CI)"
   for c in "${CONFIG_NAMES[@]}"; do
     ka=$(med "$c" ka max achieved_rps) nc=$(med "$c" nc max achieved_rps)
     row "$c" "$(num "$ka") ($(range_of "$RESULTS_FILE" "$c" ka max achieved_rps))" \
-      "$(ratio "$ka" "$ka0")" \
+      "$(paired_cell "$c" ka max achieved_rps)" \
       "$(num "$nc") ($(range_of "$RESULTS_FILE" "$c" nc max achieved_rps))" \
-      "$(ratio "$nc" "$nc0")"
+      "$(paired_cell "$c" nc max achieved_rps)"
   done
   echo
 }
+
+# paired_cell CONFIG KIND LOAD KEY: the paired ratio with its interval; 1.00× for baseline
+paired_cell() {
+  if [ "$1" = baseline ]; then echo "1.00×"; else with_ci "$(paired "$@")"; fi
+}
+max_rounds() { local n; n=$(fact max_rounds); echo "${n:-$(fact rounds)}"; }
 
 pooled_p99() {  # pooled_p99 CONFIG LOAD: the case's pooled p99, "–" when not recorded
   local value
@@ -428,21 +499,24 @@ sudo bench/sidecar_bench.sh                    # ~18 minutes on 2 cores; rewrite
 sudo bench/sidecar_bench.sh --smoke            # ~30 s; report under build/e2e-local/<run>/
 ```
 
-Options: `--rounds N` (5), `--max-seconds S` (5), `--rate-seconds S` (6), `--out FILE.md`,
-`--note TEXT` (a line for the report), `--one-cpu` (the client and the server pods on one CPU:
-runs repeat closely, for comparing data-plane builds; not a node's figures); `PL_BUILD`
-selects the build directory.
+Options: `--rounds N` (5), `--max-rounds N` (4× rounds), `--max-seconds S` (1.5),
+`--rate-seconds S` (6), `--out FILE.md`, `--note TEXT` (a line for the report),
+`--split-cpus` (the client on CPU 0, the server pods on the last CPU), `--one-cpu` (the client
+and the server pods on one CPU: runs repeat closely, for comparing data-plane builds; not a
+node's figures); `PL_BUILD` selects the build directory.
 `bench/sidecar_report.sh RESULTS FACTS OUT.md` re-renders a report from a run's kept files.
 Run it on an otherwise idle machine: every configuration shares the cores with the client.
 
 **Reading the figures on a small machine.** On 2 vCPUs the client, the server, the kernel's
 softirq work and the controller share two cores, so two things set the resolution of a run,
-and the report shows both. The A/A ratios (baseline2 against baseline) show how far one
-configuration's median can move when nothing differs: where the scheduler happens to place
-the busy processes changes a whole run's throughput by several percent. The hiccups show stalls
-of the machine itself, a few milliseconds at a time, which set the tail at 50% and 80% load
-for every configuration alike. A ratio nearer its target than the A/A difference is marked
-unresolved; more rounds (`--rounds`) and longer runs narrow it.
+and the report shows both. One run's maximum throughput moves by 5-10% from one run to the
+next on the development VM, with the client and server pinned to a CPU each or not, and drifts
+over tens of seconds: hence many short rounds, ratios taken within a round, and confidence
+intervals that say how far the run can be trusted. The hiccups show stalls of the machine
+itself, a few milliseconds at a time, which set the tail at 50% and 80% load for every
+configuration alike; the per-round p99 is bimodal there, so its interval stays wide. An
+interval that holds the target's limit is reported unresolved; more rounds (`--rounds`,
+`--max-rounds`) narrow it.
 
 ## How each figure is measured
 
@@ -452,18 +526,27 @@ unresolved; more rounds (`--rounds`) and longer runs narrow it.
   baseline2 and sidecar pods have podlens detached (`pl_podlens_detach`: podlens-cni DEL
   alone, as a runtime runs it for that chain entry), so the client side is the same
   everywhere and only the server's path differs.
-* **Alternation.** Each round measures every configuration once per case, in an order rotated
-  from round to round; figures are medians over rounds, so a burst of outside activity moves
-  one round of one configuration rather than a whole column.
-* **Noise floor (A/A).** baseline2 is a second baseline pod measured in the same rotation.
-  Its ratios to baseline are what this run's ratios look like when nothing differs: a ratio
-  nearer its target than that, on either side, is reported unresolved, not missed or met. It
-  is one draw of the noise: the rounds' ranges beside the medians show the spread behind it.
+* **Alternation.** Each round measures every configuration once per case, back to back, in
+  an order rotated from round to round; figures are medians over rounds, so a burst of outside
+  activity moves one round of one configuration rather than a whole column.
+* **Ratios and their intervals.** A configuration's ratio to baseline is taken in each round
+  (its run over the baseline's run of the same round and case, measured seconds apart, so the
+  machine's drift between rounds cancels); the figure is the median of the rounds' ratios,
+  with a distribution-free 95% confidence interval (the order statistics of the rounds'
+  ratios that hold the median with at least 95% probability, from the binomial distribution:
+  with 20 rounds, the 6th lowest and the 6th highest), so a round disturbed by a stall moves
+  neither the figure nor its interval.
+  A target is met when its whole interval is on the target's side of the limit, missed when
+  the whole interval is on the other side, and unresolved otherwise.
+* **A/A check.** baseline2 is a second baseline pod measured in the same rotation; its ratios
+  differ from 1 only by noise, so their intervals should hold 1 (about one in twenty will
+  not, by chance). One that is far from 1 says the run was disturbed or the configurations
+  differ in something besides podlens.
 * **Load generator** (`bench/loadgen/rate_client`, C++, epoll, one thread). Open loop: request
   *i* is due at *start + i/R* whatever happened before; a due request takes an idle keep-alive
   connection of the pool, or waits in a queue, and its latency runs from its due time, so a
   stall shows as the delay every later request suffered (no coordinated omission). Each run
-  starts with an unrecorded warm-up (1 s). Latencies go into a log-linear histogram (exact up
+  starts with an unrecorded warm-up (1 s; 0.5 s for the maximum-throughput runs). Latencies go into a log-linear histogram (exact up
   to 255 ns, then 128 buckets per power of two: ≤ 0.8% error); a percentile reports the top of
   its bucket. Each run's histogram is kept (`--histogram`); "p99 pooled" is the p99 of a
   case's rounds merged (`rate_client --merge`), every request counted once. It uses every
