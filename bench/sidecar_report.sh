@@ -378,8 +378,7 @@ TEXT
 }
 
 write_cpu() {
-  local load=$1 c total base bpf
-  base=$(med baseline ka "$load" cpu_ms_per_k)
+  local load=$1 c total bpf
   bpf=$(stats_load "$load")
   cat <<TEXT
 ## CPU per 1,000 requests
@@ -393,10 +392,11 @@ system time, already inside the total.$([ "$bpf" = "$load" ] || printf '\n%s\n%s
 "runs of the other columns went without them, as on a node.")
 
 TEXT
-  header configuration total "× baseline" user system softirq "BPF programs" controller
+  header configuration total "× baseline (95% CI)" user system softirq "BPF programs" \
+    controller
   for c in "${CONFIG_NAMES[@]}"; do
     total=$(med "$c" ka "$load" cpu_ms_per_k)
-    row "$c" "$(num "$total" %.1f)" "$(ratio "$total" "$base")" \
+    row "$c" "$(num "$total" %.1f)" "$(paired_cell "$c" ka "$load" cpu_ms_per_k)" \
       "$(num "$(med "$c" ka "$load" user_ms_per_k)" %.1f)" \
       "$(num "$(med "$c" ka "$load" system_ms_per_k)" %.1f)" \
       "$(num "$(med "$c" ka "$load" softirq_ms_per_k)" %.1f)" \
