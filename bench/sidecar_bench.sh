@@ -23,8 +23,8 @@
 # Placement (the controller always stays free):
 #   default       the kernel's scheduler places every process
 #   --split-cpus  the client on CPU 0, every server pod on the last CPU: each side has a core of
-#                 its own, as when the client runs on another machine, and where the scheduler
-#                 puts the two busy processes stops moving a whole run's figures
+#                 its own, as when the client runs on another machine (on the development VM,
+#                 runs spread as widely as with free placement)
 #   --one-cpu     the client and every server pod on the last CPU: not how a node runs, but runs
 #                 repeat to about 1%, so it shows whether a data-plane change helps
 # Writes docs/benchmarks.md and docs/benchmarks/*.png (--smoke: a few seconds, tiny rates,
@@ -368,8 +368,8 @@ main() {
     echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS max_seconds=$MAX_SECONDS" \
       "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
-      "client_cpu=${CLIENT_CPU:-free} server_cpu=${SERVER_CPU:-free} bpf_stats_max=$stats_runs bpf_stats_rates=$stats_runs" \
-      "bpf_rounds=$BPF_ROUNDS"
+      "client_cpu=${CLIENT_CPU:-free} server_cpu=${SERVER_CPU:-free}" \
+      "bpf_stats_max=$stats_runs bpf_stats_rates=$stats_runs bpf_rounds=$BPF_ROUNDS"
   } >>"$PL_DIR/facts.txt"
   write_report "$RESULTS" "$PL_DIR/facts.txt" "$OUT" "$NOTE"
   pl_log "report: $OUT"
