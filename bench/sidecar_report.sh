@@ -116,11 +116,6 @@ verdict_ci() {
     else if (bad) print "**miss**"
     else printf "**unresolved** (the interval holds %.2f)\n", t }'
 }
-# quotient A B [NONE]: A / B, or NONE (default empty) when either is missing or B is 0
-quotient() {
-  awk -v a="$1" -v b="$2" -v none="${3:-}" 'BEGIN { print (a != "" && b + 0) ? a / b : none }'
-}
-ratio3() { awk -v r="$1" 'BEGIN { if (r == "") print "–"; else printf "%.3f×", r }'; }
 run_name() {  # run_name KIND LOAD: "keep-alive, 50% load", "new connection, maximum"
   printf '%s, ' "$([ "$1" = ka ] && echo keep-alive || echo new connection)"
   case $2 in
