@@ -491,7 +491,7 @@ sudo scripts/install-deps.sh                   # nginx-light, haproxy, gnuplot-n
 cmake -S . -B build -G Ninja && cmake --build build
 scripts/build-test-tools.sh build/tools        # cnitool
 sudo bench/sidecar_bench.sh                    # ~21 minutes on 2 cores; rewrites this file
-sudo bench/sidecar_bench.sh --smoke            # ~30 s; report under build/e2e-local/<run>/
+sudo bench/sidecar_bench.sh --smoke            # ~45 s; report under build/e2e-local/<run>/
 ```
 
 Options: `--rounds N` (5), `--max-rounds N` (4× rounds), `--max-seconds S` (1.5),
