@@ -107,20 +107,29 @@ static __always_inline void window__index(struct podlens_window *win, __u32 n) {
   }
 }
 
-/* First index >= from whose bit is set, or PODLENS_WINDOW. */
+/* First index >= from whose bit is set, or PODLENS_WINDOW. The word holding from first (a
+ * line end is usually in it), then the words after it; a loop, not four unrolled searches:
+ * it is inlined at three places, and on real traffic every byte of code the network stack
+ * must fetch again between packets costs time. */
 static __always_inline __u32 mask__next(const struct mask256 *m, __u32 from) {
-#pragma unroll
-  for (__u32 k = 0; k < PODLENS_WINDOW / 64; k++) {
-    __u32 lo = 64 * k;
-    if (from < lo + 64) {
-      __u32 shift = from > lo ? from - lo : 0;
-      __u64 rest = m->w[k] >> shift;
-      if (rest) {
-        return lo + shift + ctz64(rest);
-      }
-    }
+  if (from >= PODLENS_WINDOW) {
+    return PODLENS_WINDOW;
   }
-  return PODLENS_WINDOW;
+  __u32 k = from / 64;
+  __u32 base = from;
+  __u64 rest = m->w[k & (PODLENS_WINDOW / 64 - 1)] >> (from & 63);
+#pragma clang loop unroll(disable)
+  while (!rest) {
+    if (++k >= PODLENS_WINDOW / 64) {
+      return PODLENS_WINDOW;
+    }
+    base = 64 * k;
+    __u32 word = k;
+    barrier_var(word); /* an index, not a pointer walked by the compiler: the verifier sees
+                        * the bound */
+    rest = m->w[word & (PODLENS_WINDOW / 64 - 1)];
+  }
+  return base + ctz64(rest);
 }
 
 /*
@@ -327,8 +336,50 @@ __noinline int http1__feed_header_value(struct podlens_stream_state *s,
   return 0;
 }
 
-/* A header line [i, end), no control byte in it, that starts where the stream expects a
- * header name. */
+/* Can the line at window index i be one of the headers fast__header_kind() tells apart? Their
+ * names start with 'c' or 't' (either case); most lines are rejected on that one byte. */
+static __always_inline int fast__maybe_known_header(const struct podlens_window *win, __u32 i) {
+  __u8 first = win__byte(win, i) | 0x20;
+  return first == 'c' || first == 't';
+}
+
+/* A known header's line [i, end): its value goes through the byte machine. */
+static __always_inline void fast__known_header(struct podlens_conn_state *conn,
+                                               struct podlens_stream_state *s,
+                                               struct parse_cursor *cur,
+                                               struct podlens_window *win, __u32 kind,
+                                               __u32 value_from, __u32 end) {
+  s->line_state = kind;
+  s->match_pos = 0;
+  if (kind == PODLENS_LINE_CONTENT_LENGTH) {
+    s->value = 0;
+  } else if (kind == PODLENS_LINE_TRANSFER_ENCODING) {
+    s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
+  }
+#pragma unroll
+  for (int part = 0; part < PODLENS_WINDOW / PODLENS_PARSE_CHUNK; part++) {
+    __u32 from = value_from + part * PODLENS_PARSE_CHUNK;
+    if (from < end) {
+      http1__feed_header_value(s, win, from, end);
+    }
+  }
+  if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
+    http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
+    return;
+  }
+  line__reset_header(s);
+}
+
+/* What fast__header_line() tells its caller after taking a line. */
+#define FAST_LINE_LEFT -1 /* not taken: the byte machine decides */
+#define FAST_LINE_NEXT 0  /* taken; the stream expects the next header line */
+#define FAST_LINE_LAST 1  /* taken; the header block ended or the framing was lost */
+
+/*
+ * A header line [i, end), no control byte in it, that starts where the stream expects a
+ * header name (fast__at_header_start). A line that names no known header leaves the stream
+ * as it found it: only its bytes are counted.
+ */
 static __always_inline int fast__header_line(struct podlens_conn_state *conn,
                                              struct podlens_stream_state *s,
                                              struct parse_cursor *cur,
@@ -339,43 +390,31 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     } else {
       http1__header_block_end(conn, cur);
     }
-    return 0;
+    return FAST_LINE_LAST;
   }
   __u32 total = s->header_bytes + (end - i);
   if (total >= PODLENS_HEADER_BLOCK_MAX) {
-    return -1; /* the byte machine counts the loss at its byte, and resyncs from there */
+    return FAST_LINE_LEFT; /* the byte machine counts the loss at its byte, and resyncs */
   }
   s->header_bytes = total;
+  if (!fast__maybe_known_header(win, i)) {
+    return FAST_LINE_NEXT;
+  }
   __u32 value_from = 0;
   __u32 kind = fast__header_kind(win, i, end - i, &value_from);
-  if (kind != PODLENS_LINE_SKIP) {
-    s->line_state = kind;
-    s->match_pos = 0;
-    if (kind == PODLENS_LINE_CONTENT_LENGTH) {
-      s->value = 0;
-    } else if (kind == PODLENS_LINE_TRANSFER_ENCODING) {
-      s->message_flags |= PODLENS_MSG_TRANSFER_ENCODING;
-    }
-#pragma unroll
-    for (int part = 0; part < PODLENS_WINDOW / PODLENS_PARSE_CHUNK; part++) {
-      __u32 from = value_from + part * PODLENS_PARSE_CHUNK;
-      if (from < end) {
-        http1__feed_header_value(s, win, from, end);
-      }
-    }
-    if (s->message_flags & PODLENS_MSG_BAD_LENGTH) {
-      http1__lose_sync(conn, s, cur->is_request, PODLENS_LOSS_UNPARSABLE);
-      return 0;
-    }
+  if (kind == PODLENS_LINE_SKIP) {
+    return FAST_LINE_NEXT;
   }
-  line__reset_header(s);
-  return 0;
+  fast__known_header(conn, s, cur, win, kind, value_from, end);
+  return s->phase == PODLENS_PHASE_HEADERS ? FAST_LINE_NEXT : FAST_LINE_LAST;
 }
 
-/* Is the stream at the start of a header line (nothing of it fed yet)? */
+/* Is the stream at the start of a header line (nothing of it fed yet, every known name
+ * still a candidate)? */
 static __always_inline int fast__at_header_start(const struct podlens_stream_state *s) {
   return s->phase == PODLENS_PHASE_HEADERS && s->line_len == 0 &&
-         s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0;
+         s->line_state == PODLENS_LINE_HEADER_NAME && s->match_pos == 0 &&
+         s->match_mask == (HDR_CONTENT_LENGTH | HDR_TRANSFER_ENCODING);
 }
 
 /* Is the stream where the fast path can take a whole line: between messages, or at the
@@ -415,15 +454,22 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
     }
     cur->off = cur->win_base + lf + 1;
   }
+  if (!fast__at_header_start(s)) {
+    return 0;
+  }
   for (int line = 0; line < PODLENS_FAST_LINES_MAX; line++) {
     __u32 i = *(volatile __u32 *)&cur->off - cur->win_base;
-    if (i >= n || !fast__at_header_start(s) || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+    if (i >= n || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
-    if (fast__header_line(conn, s, cur, win, i, end) < 0) {
+    int taken = fast__header_line(conn, s, cur, win, i, end);
+    if (taken == FAST_LINE_LEFT) {
       return 0;
     }
     cur->off = cur->win_base + lf + 1;
+    if (taken == FAST_LINE_LAST) {
+      return 0;
+    }
   }
   return 0;
 }
