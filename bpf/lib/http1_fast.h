@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Line-at-a-time fast path of the HTTP/1.x parser. Up to PODLENS_WINDOW payload bytes are
- * loaded once into scratch (the window) and one SWAR pass marks their control bytes in a bit
- * mask; then every whole line in the window is handled with word operations: start lines,
+ * loaded once into scratch (the window); each line's end is found by a SWAR search for its
+ * first control byte, a word at a time, and every whole line is handled with word
+ * operations: start lines,
  * header names compared as lower-cased words, lines nobody needs skipped at once. Whatever
  * it is not sure of (a line split across segments, a control byte inside a line, anything
  * unusual) it leaves to the byte-level state machine of http1_parse.h, which stays the
@@ -60,8 +61,12 @@ static __always_inline __u64 swar__below(__u64 x, __u8 n) {
   return ~(((x & SWAR_LOW7) + SWAR_ONES * (0x80 - n)) | x) & SWAR_HIGH;
 }
 
-/* Index of the first byte flagged (high bit set) in flags != 0. */
-static __always_inline __u32 swar__first(__u64 flags) { return ctz64(flags) >> 3; }
+/* Index of the first byte flagged (high bit set, no other bit) in flags != 0. The lowest
+ * flag moved to bit 0 of its byte k, times a constant whose byte 7 - k holds k, leaves k in
+ * the top byte: one multiply, not a multiply and a dependent table load. */
+static __always_inline __u32 swar__first(__u64 flags) {
+  return (((flags & -flags) >> 7) * 0x0001020304050607ULL) >> 56;
+}
 
 /* The newlines among the first n (<= 64) bytes of a chunk, a bit per byte (resync). */
 static __always_inline __u64 chunk__newlines(const __u8 *chunk, __u32 n) {
@@ -86,50 +91,52 @@ static __always_inline __u8 win__byte(const struct podlens_window *win, __u32 at
   return win->bytes[WIN_INDEX(at)];
 }
 
-/* Marks the control bytes of the n loaded bytes; bits past n are 0. */
-static __always_inline void window__index(struct podlens_window *win, __u32 n) {
+/* Bytes win__next_control() looks at per loop iteration: four words, unrolled. */
+#define FAST_SCAN_BYTES 32
+
+/*
+ * First window index >= from and below n of a control byte (below FAST_CONTROL_BELOW), or
+ * PODLENS_WINDOW when the loaded bytes from there hold none. A word at a time from from:
+ * each byte of a line is read once, where its end is looked for, and bytes after the last
+ * line taken (a body's) are never read. Bytes past n are stale, hence the bound (a word read
+ * past the window's end wraps to its start, and whatever it finds is past n). Where the search
+ * stopped goes through memory (cur): the verifier then meets one state after the loop, not
+ * one per word the search can stop at (inside the header-line loop, those multiplied past
+ * its budget).
+ */
+static __always_inline __u32 win__next_control(struct parse_cursor *cur,
+                                               const struct podlens_window *win, __u32 from,
+                                               __u32 n) {
+  __u32 at = from;
+  __u64 hit = 0;
 #pragma clang loop unroll(disable)
-  for (int k = 0; k < PODLENS_WINDOW / 64; k++) {
-    __u64 bits = 0;
-    if (64 * k < n) {
-      const __u8 *at = win->bytes + 64 * k;
+  for (int block = 0; block < PODLENS_WINDOW / FAST_SCAN_BYTES; block++) {
+    if (at >= n) {
+      break;
+    }
+    __u32 k = 0;
 #pragma unroll
-      for (int w = 0; w < 8; w++) {
-        __u64 x = *(const __u64 *)(at + 8 * w);
-        bits |= swar__compress(swar__below(x, FAST_CONTROL_BELOW)) << (8 * w);
-      }
-      __u32 left = n - 64 * k;
-      if (left < 64) {
-        bits &= (1ULL << left) - 1;
+    for (; k < FAST_SCAN_BYTES; k += 8) {
+      hit = swar__below(win__word(win, at + k), FAST_CONTROL_BELOW);
+      if (hit) {
+        break;
       }
     }
-    win->controls.w[k] = bits;
+    if (hit) {
+      at += k;
+      break;
+    }
+    at += FAST_SCAN_BYTES;
   }
-}
-
-/* First index >= from whose bit is set, or PODLENS_WINDOW. The word holding from first (a
- * line end is usually in it), then the words after it; a loop, not four unrolled searches:
- * it is inlined at three places, and on real traffic every byte of code the network stack
- * must fetch again between packets costs time. */
-static __always_inline __u32 mask__next(const struct mask256 *m, __u32 from) {
-  if (from >= PODLENS_WINDOW) {
+  cur->scan_at = at;
+  cur->scan_hit = hit;
+  at = *(volatile __u32 *)&cur->scan_at;
+  hit = *(volatile __u64 *)&cur->scan_hit;
+  if (!hit) {
     return PODLENS_WINDOW;
   }
-  __u32 k = from / 64;
-  __u32 base = from;
-  __u64 rest = m->w[k & (PODLENS_WINDOW / 64 - 1)] >> (from & 63);
-#pragma clang loop unroll(disable)
-  while (!rest) {
-    if (++k >= PODLENS_WINDOW / 64) {
-      return PODLENS_WINDOW;
-    }
-    base = 64 * k;
-    __u32 word = k;
-    barrier_var(word); /* an index, not a pointer walked by the compiler: the verifier sees
-                        * the bound */
-    rest = m->w[word & (PODLENS_WINDOW / 64 - 1)];
-  }
-  return base + ctz64(rest);
+  __u32 p = at + swar__first(hit);
+  return p < n ? p : PODLENS_WINDOW;
 }
 
 /*
@@ -152,7 +159,6 @@ static __always_inline int window__cover(struct __sk_buff *skb, struct parse_cur
     cur->win_len = 0;
     return -1;
   }
-  window__index(win, n);
   cur->win_base = off;
   cur->win_len = n;
   return 0;
@@ -162,12 +168,12 @@ static __always_inline int window__cover(struct __sk_buff *skb, struct parse_cur
  * The line at window index i: [i, *end), its LF at *lf. -1 when the window holds no line end
  * there, or a control byte other than a CRLF or LF comes first (a bare CR, a tab: the byte
  * machine decides those). The line's ends go through memory (cur): the verifier then follows
- * one unknown value instead of a state per range the mask search can return.
+ * one unknown value instead of a state per range the search can return.
  */
 static __always_inline int fast__next_line(struct parse_cursor *cur,
                                            const struct podlens_window *win, __u32 i, __u32 n,
                                            __u32 *end, __u32 *lf) {
-  __u32 at = mask__next(&win->controls, i);
+  __u32 at = win__next_control(cur, win, i, n);
   if (at >= n) {
     return -1;
   }
@@ -251,13 +257,15 @@ static __always_inline int fast__request_line(struct podlens_conn_state *conn,
     loss__count(PODLENS_LOSS_PATH_TRUNCATED);
   }
   /* Whole words, the last one masked (no byte of a stripped query stays in the map); the
-   * words past path_len are stale and masked when the event is written. */
-#pragma unroll
+   * words past path_len are stale and masked when the event is written. A loop, not twelve
+   * unrolled copies: code the network stack evicts between packets is fetched again. */
+#pragma clang loop unroll(disable)
   for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
-    if (8 * w < path_len) {
-      __u32 left = path_len - 8 * w;
-      *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w) & MASK_BYTES(left);
+    if (8 * w >= path_len) {
+      break;
     }
+    __u32 left = path_len - 8 * w;
+    *(__u64 *)(slot->path + 8 * w) = win__word(win, path_from + 8 * w) & MASK_BYTES(left);
   }
   slot->path_len = path_len;
   if (minor == '0') {
@@ -489,7 +497,7 @@ static __always_inline __u32 fast__skip_line(struct podlens_conn_state *conn,
                                              __u32 n) {
   __u32 end = n, lf = n;
   int whole = fast__next_line(cur, win, i, n, &end, &lf) == 0;
-  if (!whole && mask__next(&win->controls, i) < n) {
+  if (!whole && win__next_control(cur, win, i, n) < n) {
     return i; /* a control byte inside: the byte machine decides */
   }
   if (fast__at_header_start(s)) {

@@ -21,6 +21,9 @@ struct parse_cursor {
   __u32 win_len;       /* bytes in the scratch window; 0: none loaded for this skb */
   __u32 line_end;      /* window index of the end of the line found last (http1_fast.h) */
   __u32 line_lf;       /* window index of its LF */
+  __u32 scan_at;       /* where the last control-byte search stopped (http1_fast.h) */
+  __u32 pad1;
+  __u64 scan_hit;      /* and the control bytes of the word there */
   struct podlens_conn_key key;
 };
 
@@ -184,7 +187,7 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
 static __always_inline void event__copy_path(struct podlens_http_event *e,
                                              const struct podlens_pending_request *req) {
   __u32 len = req->path_len;
-#pragma unroll
+#pragma clang loop unroll(disable)
   for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
     __u64 word = 0;
     if (8 * w < len) {

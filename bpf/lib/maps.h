@@ -55,18 +55,12 @@ struct {
   __type(value, __u64);
 } pl_losses SEC(".maps");
 
-/* One bit per byte of a window: bit k of w[k / 64] is byte k. */
-struct mask256 {
-  __u64 w[4];
-};
-
 /* Payload bytes loaded at once for the header fast path (http1_fast.h). */
 #define PODLENS_WINDOW 256
 
-/* Up to PODLENS_WINDOW payload bytes and where their control bytes are. Which payload bytes
- * it holds is in the parse cursor (win_base, win_len): valid for one skb only. */
+/* Up to PODLENS_WINDOW payload bytes. Which payload bytes it holds is in the parse cursor
+ * (win_base, win_len): valid for one skb only. */
 struct podlens_window {
-  struct mask256 controls; /* bytes below 0x0e (LF, CR, ...); bits past the loaded bytes 0 */
   /* Twice the window and a word, like chunk below: room for bounds the verifier can see. */
   __u8 bytes[2 * PODLENS_WINDOW + 8];
 };
