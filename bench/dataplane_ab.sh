@@ -5,14 +5,21 @@
 # maximum, on one CPU. BPF_PROG_TEST_RUN replays one packet with hot caches; this shows what
 # a change costs where the network stack runs between packets (instruction and data caches),
 # and pairs the builds so that drift on the machine hits both alike.
-#   bench/dataplane_ab.sh BUILD_A BUILD_B [--rounds N] [--runs N] [--seconds S] [--rate R]
-#                         [--smoke]                                                  (root)
+#   bench/dataplane_ab.sh BUILD_A BUILD_B [--in-node] [--rounds N] [--runs N] [--seconds S]
+#                         [--rate R] [--smoke]                                       (root)
 # Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
 # then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
 # rate_client, bpf_stats_hold and cnitool are the same for both (from BUILD_B, else BUILD_A),
 # so only the data plane and its loader differ. Prints one line per run and, last, each
 # build's median, lowest and highest ns per packet and requests/s per rate. Figures, never
 # assertions.
+# --in-node: one node from BUILD_A for the whole run. BUILD_B's BPF object
+# (bpf/podlens_tc.bpf.o) is loaded beside it on the node's own pinned maps, and the two
+# builds' podlens_parse take turns in the tail-call slot (pl_tail) that the attached entry
+# programs jump through, round by round (A B, then B A). Same pods, same connections'
+# state, seconds apart: on the development VM two nodes of one build can differ by 20% in
+# requests/s, which a node per build and round cannot tell from a change. Needs both builds
+# on the same maps (the same ABI). Adds, per rate, the median over rounds of B / A.
 # To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
 # (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
 # podlens-controller podlens-cni), then bench/dataplane_ab.sh /tmp/base/build build.
@@ -20,12 +27,14 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-  echo "usage: $0 BUILD_A BUILD_B [--rounds N] [--runs N] [--seconds S] [--rate R] [--smoke]" >&2
+  echo "usage: $0 BUILD_A BUILD_B [--in-node] [--rounds N] [--runs N] [--seconds S] [--rate R]" \
+    "[--smoke]" >&2
   exit 2
 }
 
-# measure_node: one node from PL_BUILD; prints "rate=R rps=X ns_per_packet=Y" per run.
-measure_node() {
+# node_up: a node from PL_BUILD, an nginx server pod selected by a policy and a client pod
+# without podlens, the server pinned to the last CPU, statistics on. Sets AB_CPU.
+node_up() {
   # shellcheck source=../e2e/local/lib.sh
   source "$BENCH_DIR/../e2e/local/lib.sh"
   trap pl_node_down EXIT
@@ -35,14 +44,64 @@ measure_node() {
   pl_nginx srv
   pl_pod_add client bench config=client
   pl_podlens_detach client
-  local cpu=$(($(nproc) - 1)) pid rate run
-  for pid in $(ip netns pids "$PL_RUN-srv"); do taskset -a -pc "$cpu" "$pid" >/dev/null; done
+  local pid
+  AB_CPU=$(($(nproc) - 1))
+  for pid in $(ip netns pids "$PL_RUN-srv"); do taskset -a -pc "$AB_CPU" "$pid" >/dev/null; done
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
   pl_wait_stable pl_metric_value podlens_attachment_moves_pending >/dev/null
   pl_bpf_stats_on "$AB_STATS_HOLD"
+}
+
+# measure_rates: AB_RUNS runs at each rate of AB_RATES
+measure_rates() {
+  local rate run
   for rate in $AB_RATES; do
     for run in $(seq "$AB_RUNS"); do
-      measure_run "$cpu" "$rate"
+      measure_run "$AB_CPU" "$rate"
+    done
+  done
+}
+
+# measure_node: one node from PL_BUILD; prints "rate=R rps=X ns_per_packet=Y" per run.
+measure_node() {
+  node_up
+  measure_rates
+}
+
+# tail_slot_id PL_TAIL: the id of the program in slot 0 (bpftool prints its 4 bytes, low first)
+tail_slot_id() {
+  local bytes
+  read -r -a bytes <<<"$(bpftool -j map lookup pinned "$1" key 0 0 0 0 \
+    | grep -o '"value":\[[^]]*\]' | grep -o '0x[0-9a-f]*' | tr '\n' ' ')"
+  [ "${#bytes[@]}" -eq 4 ] || pl_die "pl_tail slot 0 is empty"
+  echo $((bytes[0] + (bytes[1] << 8) + (bytes[2] << 16) + (bytes[3] << 24)))
+}
+
+# measure_in_node: one node from PL_BUILD (build A); AB_OBJECT_B loaded beside it on the
+# node's maps; per round the builds take turns in pl_tail. Prints "BUILD rate=R rps=X
+# ns_per_packet=Y round=K" per run.
+measure_in_node() {
+  node_up
+  local pins=$PL_BPFFS/dataplane map round build args=()
+  bpftool prog pin id "$(tail_slot_id "$pins/pl_tail")" "$PL_BPFFS/ab_a_parse" \
+    || pl_die "could not pin build A's podlens_parse"
+  for map in "$pins"/pl_*; do
+    args+=(map name "${map##*/}" pinned "$map")
+  done
+  bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" >/dev/null \
+    || pl_die "could not load $AB_OBJECT_B on the node's maps (the same ABI?)"
+  for round in $(seq "$AB_ROUNDS"); do
+    local order="A B"
+    [ $((round % 2)) -eq 1 ] || order="B A"
+    for build in $order; do
+      local parse=$PL_BPFFS/ab_a_parse
+      [ "$build" = A ] || parse=$PL_BPFFS/ab_b/podlens_parse
+      bpftool map update pinned "$pins/pl_tail" key 0 0 0 0 value pinned "$parse" \
+        || pl_die "could not put build $build's podlens_parse in pl_tail"
+      [ "$(tail_slot_id "$pins/pl_tail")" = "$(bpftool -j prog show pinned "$parse" \
+        | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)" ] \
+        || pl_die "pl_tail does not hold build $build's podlens_parse"
+      measure_rates | sed "s/^/$build /; s/\$/ round=$round/"
     done
   done
 }
@@ -81,6 +140,24 @@ summary() {
   done
 }
 
+# paired_summary FILE: per rate and figure, the median over rounds of B's mean / A's mean
+# (--in-node lines end in round=K)
+paired_summary() {
+  awk '$NF ~ /^round=/ {
+         for (i = 3; i < NF; i++) { split($i, kv, "="); sum[$1, $2, $NF, kv[1]] += kv[2]; n[$1, $2, $NF, kv[1]]++ }
+         rates[$2] = 1; rounds[$NF] = 1 }
+       END { split("rps ns_per_packet", keys, " ")
+             for (r in rates) for (k = 1; k <= 2; k++) { m = 0
+               for (q in rounds) if (n["A", r, q, keys[k]] && n["B", r, q, keys[k]])
+                 v[++m] = (sum["B", r, q, keys[k]] / n["B", r, q, keys[k]]) / \
+                          (sum["A", r, q, keys[k]] / n["A", r, q, keys[k]])
+               if (!m) continue
+               for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+                 t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+               printf "B / A %-12s %-14s median %.3f  (%.3f-%.3f, %d rounds)\n", r, keys[k],
+                 (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2, v[1], v[m], m } }' "$1"
+}
+
 tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs, or exit
   local name=$1 dir found
   shift
@@ -95,11 +172,12 @@ tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs
 
 main() {
   [ $# -ge 2 ] || usage
-  local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1
+  local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1 in_node=""
   build_a=$(cd "$1" && pwd) build_b=$(cd "$2" && pwd)
   shift 2
   while [ $# -gt 0 ]; do
     case $1 in
+      --in-node) in_node=1 ;;
       --rounds) rounds=$2; shift ;;
       --runs) runs=$2; shift ;;
       --seconds) seconds=$2; shift ;;
@@ -117,7 +195,17 @@ main() {
   PL_CNITOOL=$(tool_path cnitool "$build_b" "$build_a")
   local out log round build dir
   out=$(mktemp) log=$(mktemp)
+  if [ -n "$in_node" ]; then
+    export AB_OBJECT_B=$build_b/bpf/podlens_tc.bpf.o AB_ROUNDS=$rounds
+    [ -f "$AB_OBJECT_B" ] || { echo "$0: no $AB_OBJECT_B (cmake --build)" >&2; exit 1; }
+    if ! PL_BUILD=$build_a "$0" --measure-in-node 2>"$log" | tee -a "$out"; then
+      tail -20 "$log" >&2
+      echo "$0: the node of build A ($build_a) failed" >&2
+      exit 1
+    fi
+  fi
   for round in $(seq "$rounds"); do
+    [ -z "$in_node" ] || break
     for build in A B; do
       dir=$build_a
       [ "$build" = A ] || dir=$build_b
@@ -131,11 +219,14 @@ main() {
   echo "A = $build_a"
   echo "B = $build_b"
   summary "$out"
+  [ -z "$in_node" ] || paired_summary "$out"
   rm -f "$out" "$log"
 }
 
 if [ "${1:-}" = --measure-node ]; then
   measure_node
+elif [ "${1:-}" = --measure-in-node ]; then
+  measure_in_node
 else
   main "$@"
 fi
