@@ -25,8 +25,10 @@ ctest --test-dir build --output-on-failure --parallel "$(nproc)" -L 'unit|bpf'
 ctest --test-dir build --output-on-failure -L integration
 echo "== benchmark smoke (figures are not assertions; see bench/)"
 build/bench/bpf_packet_bench --smoke
+build/bench/bpf_line_profile --smoke
 build/bench/cni_bench --smoke
 build/bench/aggregate_bench --smoke
 bench/controller_bench.sh --smoke
 bench/sidecar_bench.sh --smoke
 bench/dataplane_ab.sh build build --smoke  # A/A: the same build both ways
+bench/dataplane_ab.sh build build --in-node --smoke
