@@ -2,9 +2,8 @@
 /*
  * Line-at-a-time fast path of the HTTP/1.x parser. Up to PODLENS_WINDOW payload bytes are
  * loaded once into scratch (the window); each line's end is found by a SWAR search for its
- * first control byte, a word at a time, and every whole line is handled with word
- * operations: start lines,
- * header names compared as lower-cased words, lines nobody needs skipped at once. Whatever
+ * first control byte, a word at a time, and every whole line is handled with word operations:
+ * start lines, header names compared as lower-cased words, lines nobody needs skipped. Whatever
  * it is not sure of (a line split across segments, a control byte inside a line, anything
  * unusual) it leaves to the byte-level state machine of http1_parse.h, which stays the
  * reference: both must leave the stream in the same state.
