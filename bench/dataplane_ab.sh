@@ -19,7 +19,8 @@
 # programs jump through, round by round (A B, then B A). Same pods, same connections'
 # state, seconds apart: on the development VM two nodes of one build can differ by 20% in
 # requests/s, which a node per build and round cannot tell from a change. Needs both builds
-# on the same maps (the same ABI). Adds, per rate, the median over rounds of B / A.
+# on the same maps (the same ABI). Adds, per rate, the median over rounds of B / A with its
+# 95% interval.
 # To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
 # (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
 # podlens-controller podlens-cni), then bench/dataplane_ab.sh /tmp/base/build build.
@@ -140,7 +141,9 @@ summary() {
   done
 }
 
-# paired_summary FILE: per rate and figure, the median over rounds of B's mean / A's mean
+# paired_summary FILE: per rate and figure, the median over rounds of B's mean / A's mean and
+# its distribution-free 95% interval (the k-th lowest and highest ratio, k from the binomial
+# distribution, as bench/sidecar_report.sh's paired_ratio; "too few rounds" below 6)
 # (--in-node lines end in round=K)
 paired_summary() {
   awk '$NF ~ /^round=/ {
@@ -154,8 +157,13 @@ paired_summary() {
                if (!m) continue
                for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
                  t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-               printf "B / A %-12s %-14s median %.3f  (%.3f-%.3f, %d rounds)\n", r, keys[k],
-                 (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2, v[1], v[m], m } }' "$1"
+               c = 0; p = 0.5 ^ m; cum = p
+               for (j = 0; cum <= 0.025; j++) { c = j + 1; p = p * (m - j) / (j + 1); cum += p }
+               median = (m % 2) ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+               if (c == 0) printf "B / A %-12s %-14s median %.3f  (too few rounds: %d)\n",
+                             r, keys[k], median, m
+               else printf "B / A %-12s %-14s median %.3f  (95%% CI %.3f-%.3f, %d rounds)\n",
+                      r, keys[k], median, v[c], v[m + 1 - c], m } }' "$1"
 }
 
 tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs, or exit
