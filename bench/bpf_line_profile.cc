@@ -178,9 +178,11 @@ Table readTableFile(const std::string& path) {
       fields.push_back(field);
     }
     if (fields.size() >= 4 && fields[0] == "func") {
-      table.functions.push_back({std::strtoull(fields[1].c_str(), nullptr, 16),
-                                 static_cast<uint32_t>(std::strtoul(fields[2].c_str(), nullptr, 10)),
-                                 fields[3]});
+      Function f;
+      f.start = std::strtoull(fields[1].c_str(), nullptr, 16);
+      f.length = static_cast<uint32_t>(std::strtoul(fields[2].c_str(), nullptr, 10));
+      f.name = fields[3];
+      table.functions.push_back(f);
     } else if (fields.size() >= 3 && fields[0] == "line") {
       table.lines.push_back({std::strtoull(fields[1].c_str(), nullptr, 16), fields[2],
                              fields.size() > 3 ? fields[3] : ""});
@@ -244,8 +246,9 @@ void printTop(const std::map<std::string, uint64_t>& counts, uint64_t total, siz
   }
   std::sort(sorted.rbegin(), sorted.rend());
   for (size_t k = 0; k < sorted.size() && k < top; ++k) {
-    std::printf("%8" PRIu64 " %5.1f%%  %s\n", sorted[k].first,
-                total ? 100.0 * sorted[k].first / total : 0.0, sorted[k].second.substr(0, 150).c_str());
+    double share = total ? 100.0 * sorted[k].first / total : 0.0;
+    std::printf("%8" PRIu64 " %5.1f%%  %s\n", sorted[k].first, share,
+                sorted[k].second.substr(0, 150).c_str());
   }
 }
 

@@ -147,7 +147,8 @@ summary() {
 # (--in-node lines end in round=K)
 paired_summary() {
   awk '$NF ~ /^round=/ {
-         for (i = 3; i < NF; i++) { split($i, kv, "="); sum[$1, $2, $NF, kv[1]] += kv[2]; n[$1, $2, $NF, kv[1]]++ }
+         for (i = 3; i < NF; i++) {
+           split($i, kv, "="); sum[$1, $2, $NF, kv[1]] += kv[2]; n[$1, $2, $NF, kv[1]]++ }
          rates[$2] = 1; rounds[$NF] = 1 }
        END { split("rps ns_per_packet", keys, " ")
              for (r in rates) for (k = 1; k <= 2; k++) { m = 0
