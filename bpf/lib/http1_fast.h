@@ -378,9 +378,9 @@ static __always_inline void fast__known_header(struct podlens_conn_state *conn,
 }
 
 /* What fast__header_line() tells its caller after taking a line. */
-#define FAST_LINE_LEFT (-1)/* not taken: the byte machine decides */
-#define FAST_LINE_NEXT 0  /* taken; the stream expects the next header line */
-#define FAST_LINE_LAST 1  /* taken; the header block ended or the framing was lost */
+#define FAST_LINE_LEFT (-1) /* not taken: the byte machine decides */
+#define FAST_LINE_NEXT 0    /* taken; the stream expects the next header line */
+#define FAST_LINE_LAST 1    /* taken; the header block ended or the framing was lost */
 
 /*
  * A header line [i, end), no control byte in it, that starts where the stream expects a
