@@ -163,10 +163,14 @@ static __always_inline int window__cover(struct __sk_buff *skb, struct parse_cur
   return 0;
 }
 
+/* Why fast__next_line() found no line. */
+#define FAST_NO_LINE_END (-1)  /* no control byte in the loaded bytes: the line goes on */
+#define FAST_ODD_CONTROL (-2)  /* a control byte that does not end the line comes first */
+
 /*
- * The line at window index i: [i, *end), its LF at *lf. -1 when the window holds no line end
- * there, or a control byte other than a CRLF or LF comes first (a bare CR, a tab: the byte
- * machine decides those). The line's ends go through memory (cur): the verifier then follows
+ * The line at window index i: [i, *end), its LF at *lf. FAST_NO_LINE_END when the window
+ * holds no line end there; FAST_ODD_CONTROL when a control byte other than a CRLF or LF comes
+ * first (a bare CR, a tab: the byte machine decides those). The line's ends go through memory (cur): the verifier then follows
  * one unknown value instead of a state per range the search can return.
  */
 static __always_inline int fast__next_line(struct parse_cursor *cur,
@@ -174,7 +178,7 @@ static __always_inline int fast__next_line(struct parse_cursor *cur,
                                            __u32 *end, __u32 *lf) {
   __u32 at = win__next_control(cur, win, i, n);
   if (at >= n) {
-    return -1;
+    return FAST_NO_LINE_END;
   }
   __u8 b = win__byte(win, at);
   if (b == '\n') {
@@ -184,7 +188,7 @@ static __always_inline int fast__next_line(struct parse_cursor *cur,
     cur->line_end = at;
     cur->line_lf = at + 1;
   } else {
-    return -1;
+    return FAST_ODD_CONTROL;
   }
   *end = *(volatile __u32 *)&cur->line_end;
   *lf = *(volatile __u32 *)&cur->line_lf;
@@ -306,10 +310,12 @@ static __always_inline int fast__status_line(struct podlens_conn_state *conn,
 }
 
 /* Which known header the len bytes at i start with: its value state and value offset. The
- * bytes read are in the window (no control byte among them: the caller checked). */
+ * bytes read are in the window (no control byte among them: the caller checked). Both names
+ * start with 'c' or 't' (either case): most lines are rejected on that one byte. */
 static __always_inline __u32 fast__header_kind(const struct podlens_window *win, __u32 i,
                                                __u32 len, __u32 *value_from) {
-  if (len < 11) {
+  __u8 first = win__byte(win, i) | 0x20;
+  if (len < 11 || (first != 'c' && first != 't')) {
     return PODLENS_LINE_SKIP;
   }
   __u64 w0 = win__word(win, i) | SWAR_LOWER;
@@ -341,13 +347,6 @@ __noinline int http1__feed_header_value(struct podlens_stream_state *s,
     header_line__feed(s, win__byte(win, at));
   }
   return 0;
-}
-
-/* Can the line at window index i be one of the headers fast__header_kind() tells apart? Their
- * names start with 'c' or 't' (either case); most lines are rejected on that one byte. */
-static __always_inline int fast__maybe_known_header(const struct podlens_window *win, __u32 i) {
-  __u8 first = win__byte(win, i) | 0x20;
-  return first == 'c' || first == 't';
 }
 
 /* A known header's line [i, end): its value goes through the byte machine. */
@@ -404,9 +403,6 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
     return FAST_LINE_LEFT; /* the byte machine counts the loss at its byte, and resyncs */
   }
   s->header_bytes = total;
-  if (!fast__maybe_known_header(win, i)) {
-    return FAST_LINE_NEXT;
-  }
   __u32 value_from = 0;
   __u32 kind = fast__header_kind(win, i, end - i, &value_from);
   if (kind == PODLENS_LINE_SKIP) {
@@ -495,10 +491,11 @@ static __always_inline __u32 fast__skip_line(struct podlens_conn_state *conn,
                                              const struct podlens_window *win, __u32 i,
                                              __u32 n) {
   __u32 end = n, lf = n;
-  int whole = fast__next_line(cur, win, i, n, &end, &lf) == 0;
-  if (!whole && win__next_control(cur, win, i, n) < n) {
+  int found = fast__next_line(cur, win, i, n, &end, &lf);
+  if (found == FAST_ODD_CONTROL) {
     return i; /* a control byte inside: the byte machine decides */
   }
+  int whole = found == 0;
   if (fast__at_header_start(s)) {
     __u32 unused;
     if (end - i < FAST_NAME_BYTES ||
