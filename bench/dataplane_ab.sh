@@ -5,8 +5,8 @@
 # maximum, on one CPU. BPF_PROG_TEST_RUN replays one packet with hot caches; this shows what
 # a change costs where the network stack runs between packets (instruction and data caches),
 # and pairs the builds so that drift on the machine hits both alike.
-#   bench/dataplane_ab.sh BUILD_A BUILD_B [--in-node] [--rounds N] [--runs N] [--seconds S]
-#                         [--rate R] [--smoke]                                       (root)
+#   bench/dataplane_ab.sh BUILD_A BUILD_B [--in-node] [--split-cpus] [--rounds N] [--runs N]
+#                         [--seconds S] [--rate R] [--smoke]                         (root)
 # Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
 # then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
 # rate_client, bpf_stats_hold and cnitool are the same for both (from BUILD_B, else BUILD_A),
@@ -16,11 +16,15 @@
 # --in-node: one node from BUILD_A for the whole run. BUILD_B's BPF object
 # (bpf/podlens_tc.bpf.o) is loaded beside it on the node's own pinned maps, and the two
 # builds' podlens_parse take turns in the tail-call slot (pl_tail) that the attached entry
-# programs jump through, round by round (A B, then B A). Same pods, same connections'
-# state, seconds apart: on the development VM two nodes of one build can differ by 20% in
-# requests/s, which a node per build and round cannot tell from a change. Needs both builds
-# on the same maps (the same ABI). Adds, per rate, the median over rounds of B / A with its
-# 95% interval.
+# programs jump through, round by round (A B, then B A). Same pods, seconds apart: on the
+# development VM two nodes of one build can differ by 20% in requests/s, which a node per
+# build and round cannot tell from a change. A map that build B lays out otherwise (the
+# connection state, say) is B's own; its turns then start without the connections' state
+# (each run opens new connections anyway). Adds, per rate, the median over rounds of B / A
+# with its 95% interval.
+# --split-cpus: the client on CPU 0, the server on the last one (default: both on the last).
+# A request and its response then run on two CPUs, and the connection state's cache lines
+# move between them, as on a node where a client and a server pod talk.
 # To compare the working tree with a commit: git worktree add /tmp/base COMMIT, build it
 # (cmake -S /tmp/base -B /tmp/base/build -G Ninja; cmake --build /tmp/base/build --target
 # podlens-controller podlens-cni), then bench/dataplane_ab.sh /tmp/base/build build.
@@ -28,8 +32,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-  echo "usage: $0 BUILD_A BUILD_B [--in-node] [--rounds N] [--runs N] [--seconds S] [--rate R]" \
-    "[--smoke]" >&2
+  echo "usage: $0 BUILD_A BUILD_B [--in-node] [--split-cpus] [--rounds N] [--runs N]" \
+    "[--seconds S] [--rate R] [--smoke]" >&2
   exit 2
 }
 
@@ -58,7 +62,7 @@ measure_rates() {
   local rate run
   for rate in $AB_RATES; do
     for run in $(seq "$AB_RUNS"); do
-      measure_run "$AB_CPU" "$rate"
+      measure_run "${AB_CLIENT_CPU:-$AB_CPU}" "$rate"
     done
   done
 }
@@ -78,19 +82,47 @@ tail_slot_id() {
   echo $((bytes[0] + (bytes[1] << 8) + (bytes[2] << 16) + (bytes[3] << 24)))
 }
 
+# map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
+map_shape() {
+  bpftool -j map show pinned "$1" \
+    | grep -o '"\(type\|bytes_key\|bytes_value\|max_entries\)":[^,}]*' | cut -d: -f2 | tr '\n' ' '
+}
+
+# shared_map_args PINS: bpftool's "map name X pinned PATH" for each of the node's maps (under
+# PINS) that AB_OBJECT_B declares with the same shape. A map whose layout B changed (say the
+# connection state's) stays B's own: then B's parse starts each of its turns without the
+# connections' state and picks them up at their next request, as after a controller restart.
+# Notes the maps B keeps to itself on file descriptor 3.
+shared_map_args() {
+  local pins=$1 probe=$PL_BPFFS/ab_probe map
+  bpftool prog loadall "$AB_OBJECT_B" "$probe" type tc pinmaps "$probe/maps" >/dev/null \
+    || pl_die "could not load $AB_OBJECT_B"
+  for map in "$pins"/pl_*; do
+    if [ -e "$probe/maps/${map##*/}" ] \
+       && [ "$(map_shape "$map")" = "$(map_shape "$probe/maps/${map##*/}")" ]; then
+      printf 'map\nname\n%s\npinned\n%s\n' "${map##*/}" "$map"
+    else
+      echo "# build B keeps its own ${map##*/} (another layout)" >&3
+    fi
+  done
+  rm -rf "$probe"
+}
+
 # measure_in_node: one node from PL_BUILD (build A); AB_OBJECT_B loaded beside it on the
-# node's maps; per round the builds take turns in pl_tail. Prints "BUILD rate=R rps=X
-# ns_per_packet=Y round=K" per run.
+# node's maps (those of the same layout); per round the builds take turns in pl_tail. Prints
+# "BUILD rate=R rps=X ns_per_packet=Y round=K" per run.
 measure_in_node() {
   node_up
-  local pins=$PL_BPFFS/dataplane map round build args=()
+  local pins=$PL_BPFFS/dataplane round build args=()
   bpftool prog pin id "$(tail_slot_id "$pins/pl_tail")" "$PL_BPFFS/ab_a_parse" \
     || pl_die "could not pin build A's podlens_parse"
-  for map in "$pins"/pl_*; do
-    args+=(map name "${map##*/}" pinned "$map")
-  done
+  local shared
+  shared=$(mktemp)
+  shared_map_args "$pins" 3>&1 >"$shared"
+  mapfile -t args <"$shared"
+  rm -f "$shared"
   bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" >/dev/null \
-    || pl_die "could not load $AB_OBJECT_B on the node's maps (the same ABI?)"
+    || pl_die "could not load $AB_OBJECT_B on the node's maps"
   for round in $(seq "$AB_ROUNDS"); do
     local order="A B"
     [ $((round % 2)) -eq 1 ] || order="B A"
@@ -107,7 +139,7 @@ measure_in_node() {
   done
 }
 
-measure_run() {  # measure_run CPU RATE (0: closed loop, the maximum)
+measure_run() {  # measure_run CLIENT_CPU RATE (0: closed loop, the maximum)
   local ns0 runs0 ns1 runs1 result rps
   read -r ns0 runs0 <<<"$(pl_bpf_run_totals)"
   result=$(pl_exec client taskset -c "$1" "$AB_RATE_CLIENT" \
@@ -181,12 +213,13 @@ tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs
 
 main() {
   [ $# -ge 2 ] || usage
-  local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1 in_node=""
+  local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1 in_node="" client_cpu=""
   build_a=$(cd "$1" && pwd) build_b=$(cd "$2" && pwd)
   shift 2
   while [ $# -gt 0 ]; do
     case $1 in
       --in-node) in_node=1 ;;
+      --split-cpus) client_cpu=0 ;;
       --rounds) rounds=$2; shift ;;
       --runs) runs=$2; shift ;;
       --seconds) seconds=$2; shift ;;
@@ -198,7 +231,7 @@ main() {
   done
   [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (netns, BPF)" >&2; exit 1; }
   export AB_RATE_CLIENT AB_STATS_HOLD PL_CNITOOL AB_RATES="$rate 0" AB_RUNS=$runs
-  export AB_SECONDS=$seconds AB_WARMUP=$warmup
+  export AB_SECONDS=$seconds AB_WARMUP=$warmup AB_CLIENT_CPU=$client_cpu
   AB_RATE_CLIENT=$(tool_path rate_client "$build_b" "$build_a")
   AB_STATS_HOLD=$(tool_path bpf_stats_hold "$build_b" "$build_a")
   PL_CNITOOL=$(tool_path cnitool "$build_b" "$build_a")

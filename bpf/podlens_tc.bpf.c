@@ -162,7 +162,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (looked_up && cur.is_request) {
     selection__cache(conn, &sel, generation);
   }
-  if (cur.is_request && conn->resp.phase == PODLENS_PHASE_TUNNEL) {
+  if (cur.is_request && conn->tunnel_open) {
     s->phase = PODLENS_PHASE_TUNNEL; /* the response stream saw the tunnel open */
   }
   if (conn__place_segment(conn, s, &seg, &cur) == 0) {

@@ -64,14 +64,13 @@ stream__of(struct podlens_conn_state *conn, struct parse_cursor *cur) {
   return cur->is_request ? &conn->req : &conn->resp;
 }
 
-/* The FIFO slot the request being parsed writes to (the scratch slot when discarded). */
+/* The FIFO slot the request being parsed writes to (the slot `discarded` when discarded). */
 static __always_inline struct podlens_pending_request *
 pending__writing(struct podlens_conn_state *conn, const struct podlens_stream_state *req) {
-  __u32 idx = PODLENS_PENDING_MAX;
-  if (!(req->message_flags & PODLENS_MSG_DISCARD)) {
-    idx = conn->head & (PODLENS_PENDING_MAX - 1);
+  if (req->message_flags & PODLENS_MSG_DISCARD) {
+    return &conn->discarded;
   }
-  return &conn->pending[idx];
+  return &conn->pending[conn->head & (PODLENS_PENDING_MAX - 1)];
 }
 
 /* The slot of the oldest request still waiting for its response (valid when head != tail). */
@@ -310,6 +309,7 @@ static __always_inline void message__response_headers_end(struct podlens_conn_st
     message__complete_response(conn, s, cur, 0);
     pending__drop_all(conn); /* requests sent after it will never get an HTTP answer */
     s->phase = PODLENS_PHASE_TUNNEL;
+    conn->tunnel_open = 1; /* for the request stream, which reads no field of this one */
   } else if (response__has_no_body(req, s)) {
     message__complete_response(conn, s, cur, 0);
     s->phase = PODLENS_PHASE_IDLE;

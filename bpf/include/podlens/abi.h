@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 5
+#define PODLENS_ABI_VERSION 6
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -260,24 +260,38 @@ struct podlens_pending_request {
 };
 
 /*
- * podlens_conns value. The request stream writes req, head and the slot at head; the
- * response stream writes resp and tail, and reads the slot at tail. head and tail count
- * every request, also those discarded on FIFO overflow (they are parsed into the scratch
- * slot PODLENS_PENDING_MAX), so each response is matched to the right request number.
+ * podlens_conns value, laid out by writer. The request stream's packets and the response
+ * stream's run on the CPUs of the client and of the server, often two: a cache line both
+ * write moves between them at every packet. So each writer's fields come in a block of their
+ * own, kept apart by at least 56 bytes nobody writes often (a map value is only 8-aligned,
+ * so blocks nearer than that can share a line):
+ *   - the selection, read by every packet and written seldom (the request stream on a new
+ *     pl_selectors generation, the response stream once when a tunnel opens), then padding;
+ *   - the request stream: req, head, and the FIFO slots it fills (the response stream reads
+ *     a slot once per response; the path's tail bytes are rarely used);
+ *   - the response stream: resp and tail, then the slot of discarded requests (written only
+ *     on FIFO overflow), between it and the next entry of the map.
+ * head and tail count every request, also those discarded on FIFO overflow (they are parsed
+ * into the slot `discarded`), so each response is matched to the right request number.
  */
 struct podlens_conn_state {
-  struct podlens_stream_state req;
-  struct podlens_stream_state resp;
-  __u32 head; /* host: requests committed (request side), discarded ones included */
-  __u32 tail; /* host: requests answered or dropped (response side) */
+  __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
+                                policy_id were read at */
+  __u32 policy_id;    /* host */
   __u8 direction;     /* enum podlens_direction (from the selector) */
   __u8 capture_flags; /* enum podlens_capture_flags (from the selector) */
   __u16 server_port;  /* host */
-  __u32 policy_id;    /* host */
-  __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
-                                policy_id were read at */
-  __u32 pad0;
-  struct podlens_pending_request pending[PODLENS_PENDING_MAX + 1];
+  __u8 tunnel_open;   /* the response stream saw a tunnel open (101, 2xx to CONNECT) */
+  __u8 pad0[3];
+  __u8 pad1[56];      /* keeps the selection's cache line free of the request stream */
+  struct podlens_stream_state req;
+  __u32 head; /* host: requests committed (request side), discarded ones included */
+  __u32 pad2;
+  struct podlens_pending_request pending[PODLENS_PENDING_MAX];
+  struct podlens_stream_state resp;
+  __u32 tail; /* host: requests answered or dropped (response side) */
+  __u32 pad3;
+  struct podlens_pending_request discarded;
 };
 
 /* Facts about a transaction (bit flags of the event). */

@@ -30,14 +30,25 @@ static_assert(offsetof(podlens_stream_state, fin_seq) == 44);
 static_assert(offsetof(podlens_stream_state, busy) == 48);  // 8-aligned: a BPF atomic
 static_assert(sizeof(podlens_pending_request) == 16 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_pending_request, path) == 16);
-static_assert(sizeof(podlens_conn_state) ==
-              2 * sizeof(podlens_stream_state) + 24 +
-                  (PODLENS_PENDING_MAX + 1) * sizeof(podlens_pending_request));
-static_assert(offsetof(podlens_conn_state, resp) == 56);
-static_assert(offsetof(podlens_conn_state, head) == 112);
-static_assert(offsetof(podlens_conn_state, selector_generation) == 128);
+// The connection state's blocks by writer (see abi.h): at least 56 bytes between the
+// selection's and the request stream's, and between the request stream's FIFO header and the
+// response stream's, so that no cache line holds fields of two writers.
+static_assert(offsetof(podlens_conn_state, tunnel_open) == 12);
+static_assert(offsetof(podlens_conn_state, req) == 72);
+static_assert(offsetof(podlens_conn_state, head) == 128);
 static_assert(offsetof(podlens_conn_state, pending) == 136);
-static_assert(sizeof(podlens_conn_state) == 696);
+static_assert(offsetof(podlens_conn_state, resp) ==
+              136 + PODLENS_PENDING_MAX * sizeof(podlens_pending_request));
+// Where the request stream's writes to the last FIFO slot end for a path of up to 40 bytes.
+constexpr size_t kLastSlotShortPathEnd =
+    offsetof(podlens_conn_state, pending) +
+    (PODLENS_PENDING_MAX - 1) * sizeof(podlens_pending_request) +
+    offsetof(podlens_pending_request, path) + 40;
+static_assert(offsetof(podlens_conn_state, resp) - kLastSlotShortPathEnd >= 56);
+static_assert(offsetof(podlens_conn_state, tail) == offsetof(podlens_conn_state, resp) + 56);
+static_assert(offsetof(podlens_conn_state, discarded) ==
+              offsetof(podlens_conn_state, tail) + 8);
+static_assert(sizeof(podlens_conn_state) == 760);
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);
 static_assert(offsetof(podlens_http_event, status) == 32);
