@@ -102,6 +102,7 @@ TEST_F(AttachmentMoveTest, WaitsWhileACniCommandHoldsThePod) {
 
 TEST_F(AttachmentMoveTest, LeavesAStaleRecordToDelAndGc) {
   runShell("ip netns del " + pod_.name());  // the pod went away without DEL: its veth too
+  ASSERT_TRUE(linkGoneWithin(ifindex_, milliseconds(10000)));
   AttachmentMover m = mover();
   m.run(AttachmentMover::Clock::now(), milliseconds(5000));
   EXPECT_EQ(m.moved(), 0u);

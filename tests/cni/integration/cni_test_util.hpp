@@ -8,8 +8,10 @@
 #include <net/if.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "support/cni_fixture.hpp"
 #include "support/require_root.hpp"
@@ -40,6 +42,20 @@ inline uint32_t hostPeerIfindex(const ScopedNetns& netns, const std::string& ifn
 inline std::string ifnameOf(uint32_t ifindex) {
   char name[IF_NAMESIZE] = {};
   return if_indextoname(ifindex, name) ? name : "";
+}
+
+// Whether the link is gone within timeout. `ip netns del` returns before the kernel deletes
+// the namespace's veth pair: that happens later, in the namespace's cleanup work, which other
+// tests deleting namespaces at the same time can hold up.
+inline bool linkGoneWithin(uint32_t ifindex, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ifnameOf(ifindex).empty()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 inline AttachTarget targetOf(const CniNetwork& net, const std::string& containerId,
