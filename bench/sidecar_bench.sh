@@ -12,6 +12,9 @@
 # switched between runs; one client pod (podlens detached) drives bench/loadgen/rate_client.
 # The configurations are measured alternately, in rounds whose order rotates, so drift on the
 # machine hits all of them alike; every ratio is against the baseline of the same run.
+# Last, baseline, baseline2 and podlens share interleaved runs at 50% load in all (requests
+# dealt to them in turn): the latency podlens adds to its own requests, paired request by
+# request, where the separate runs' p99 moves with the machine's stalls.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
 #                          [--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md]
@@ -69,6 +72,7 @@ done
 [ "$SMOKE" -eq 0 ] || OUT=$PL_DIR/benchmarks.md
 : "${MAX_ROUNDS:=$((4 * ROUNDS))}"
 BPF_ROUNDS=$((ROUNDS < 3 ? ROUNDS : 3))  # rounds with statistics on, for the BPF figures
+INTERLEAVED_ROUNDS=$((2 * ROUNDS))  # short runs: twice the rounds narrow the interval
 RESULTS=$PL_DIR/results.txt
 HISTOGRAMS=$PL_DIR/histograms  # one latency histogram per run, pooled per case at the end
 
@@ -223,6 +227,30 @@ run_one() {
       v["cpu_ms_per_k"] }' >&2
 }
 
+# run_interleaved ROUND RATE: baseline, baseline2 and podlens in one open-loop run at RATE in
+# all, each request dealt to the next of them (rate_client with three --url), in an order
+# rotated by round; appends a "config=C kind=ka load=i$CPU_LOAD round=R ..." line per server.
+# Their requests go out in the same moments, so a stall of the machine lands on all three alike.
+INTERLEAVED=(baseline baseline2 podlens)
+run_interleaved() {
+  local round=$1 rate=$2 order=() urls=() i result line
+  for i in "${!INTERLEAVED[@]}"; do
+    order+=("${INTERLEAVED[$(((i + round) % ${#INTERLEAVED[@]}))]}")
+    urls+=(--url "http://$(pl_pod_ip "$(server "${order[$i]}")"):8080/")
+  done
+  result=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" "${urls[@]}" --rate "$rate" \
+    --duration "$RATE_SECONDS" --warmup "$WARMUP" --connections "$CONNECTIONS" 2>/dev/null \
+    | grep '^RESULT url=') || pl_die "rate_client failed on the interleaved run"
+  for i in "${!order[@]}"; do
+    line=$(grep "^RESULT url=$((i + 1)) " <<<"$result") || pl_die "no result for ${order[$i]}"
+    echo "config=${order[$i]} kind=ka load=i$CPU_LOAD round=$round ${line#RESULT url=* }" \
+      >>"$RESULTS"
+    tail -1 "$RESULTS" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+      printf "  %-10s interleaved round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us\n",
+        v["config"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"] }' >&2
+  done
+}
+
 # pool_histograms: one "pooled config=C kind=K load=L ..." line per case appended to $RESULTS,
 # the percentiles of every request of the case's rounds together (rate_client --merge).
 pool_histograms() {
@@ -351,6 +379,11 @@ main() {
       done
     done
   done
+  pl_log "interleaved: $INTERLEAVED_ROUNDS rounds of ${INTERLEAVED[*]} in one run at" \
+    "$CPU_LOAD% load in all"
+  for round in $(seq "$INTERLEAVED_ROUNDS"); do
+    run_interleaved "$round" "$(rate_at "$capacity" "$CPU_LOAD")"
+  done
   pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
   pl_log "BPF run time: $BPF_ROUNDS rounds, statistics on, at the maximum and $CPU_LOAD% load"
   for round in $(seq "$BPF_ROUNDS"); do
@@ -365,7 +398,8 @@ main() {
     machine_facts
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
-    echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS max_seconds=$MAX_SECONDS" \
+    echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS interleaved_rounds=$INTERLEAVED_ROUNDS" \
+      "max_seconds=$MAX_SECONDS" \
       "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
       "client_cpu=${CLIENT_CPU:-free} server_cpu=${SERVER_CPU:-free}" \

@@ -182,6 +182,7 @@ write_report() {
     write_targets
     write_throughput
     write_latency "$loads"
+    write_interleaved "$CPU_LOAD"
     write_cpu "$CPU_LOAD"
     write_memory
     write_dataplane
@@ -281,6 +282,10 @@ TEXT
   header target "medians" "podlens ÷ baseline (95% CI)" "A/A (95% CI)" ""
   target_row "podlens p99 at 50% load ≤ 1.05× baseline" \
     "$(num "$p99" %.1f) vs $(num "$p99b" %.1f) µs" ka 50 p99_us "<=" 1.05
+  [ -z "$(fact interleaved_rounds)" ] || target_row \
+    "the same, requests interleaved in one run (what podlens adds to its own requests)" \
+    "$(num "$(med podlens ka i50 p99_us)" %.1f) vs $(num "$(med baseline ka i50 p99_us)" \
+      %.1f) µs" ka i50 p99_us "<=" 1.05
   target_row "podlens maximum throughput ≥ 0.97× baseline, keep-alive" \
     "$(num "$ka") vs $(num "$ka0") req/s" ka max achieved_rps ">=" 0.97
   target_row "the same, new connection per request" \
@@ -368,6 +373,36 @@ TEXT
         "$(pooled_p99 "$c" "$load")" \
         "$(($(sum "$c" ka "$load" errors) + $(sum "$c" ka "$load" timeouts)))"
     done
+  done
+  echo
+}
+
+# write_interleaved LOAD: the runs where baseline, baseline2 and podlens took turns request by
+# request (none in runs from before they were added)
+write_interleaved() {
+  [ -n "$(fact interleaved_rounds)" ] || return 0
+  local c
+  cat <<TEXT
+## Latency with interleaved requests
+
+baseline, baseline2 and podlens in one open-loop run at $1% of the capacity in all, each
+request dealt to the next of the three servers (\`rate_client\` with three \`--url\`, their
+order rotated by round), $(fact interleaved_rounds) rounds of $(fact rate_seconds) s. Their
+requests go out in the same moments, so a stall of the machine lands on all three alike, and
+the ratio of podlens's percentile to the baseline's in the same run is what podlens' programs
+add to a request. It leaves out the queueing that podlens' CPU adds for everyone (a third of
+the requests carry it here; the CPU table has its size): it complements the separate runs
+above, whose p99 moves with the machine's stalls, rather than replacing them. Microseconds,
+medians over the rounds.
+
+TEXT
+  header configuration "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline (95% CI)" \
+    "p99 × baseline (95% CI)"
+  for c in baseline baseline2 podlens; do
+    row "$c" "$(num "$(med "$c" ka "i$1" achieved_rps)")" \
+      "$(num "$(med "$c" ka "i$1" p50_us)" %.1f)" "$(num "$(med "$c" ka "i$1" p90_us)" %.1f)" \
+      "$(num "$(med "$c" ka "i$1" p99_us)" %.1f)" "$(num "$(med "$c" ka "i$1" p999_us)" %.1f)" \
+      "$(paired_cell "$c" ka "i$1" p50_us)" "$(paired_cell "$c" ka "i$1" p99_us)"
   done
   echo
 }

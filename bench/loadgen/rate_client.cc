@@ -13,6 +13,11 @@
 //   rate_client --url http://IP:PORT/PATH [--rate R] [--duration S] [--warmup S]
 //               [--connections N] [--new-connection] [--threads T] [--drain S]
 //               [--histogram FILE]   also writes the run's latency histogram to FILE
+// Interleaved (--url given K times): the due requests go to the K servers in turn (request i
+// to server i mod K; R is the total), each server with its own N connections and histogram
+// (--histogram once per --url, in the same order), and one RESULT line per server, starting
+// with url=1..K. The servers' requests are sent in the same moments, so a stall of the
+// machine or a drift hits them alike: ratios between them are paired request by request.
 //   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
 //                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
@@ -48,18 +53,23 @@ uint64_t nowNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-struct Options {
-  sockaddr_in target{};
+// One server the requests go to.
+struct Target {
+  sockaddr_in addr{};
   std::string host;  // "IP:PORT" for the Host header
   std::string path = "/";
-  double rate = 0;  // 0: closed loop
+  std::string histogramPath;  // where its histogram goes ("": nowhere)
+};
+
+struct Options {
+  std::vector<Target> targets;
+  double rate = 0;  // 0: closed loop; the total over the targets
   double duration = 10;
   double warmup = 1;
   double drain = 2;  // after the schedule ends, how long answers are awaited
   int connections = 16;
   bool newConnection = false;
   int threads = 1;
-  std::string histogramPath;  // where the run's histogram goes ("": nowhere)
 };
 
 struct Totals {
@@ -73,6 +83,7 @@ struct Totals {
 // One slot of the pool: a keep-alive connection, or in new-connection mode the place of one
 // connection at a time. A slot is free (in the idle list) or assigned to one request.
 struct Conn {
+  size_t target = 0;  // index in Options::targets
   int fd = -1;
   bool free = true;
   bool connecting = false;
@@ -88,26 +99,35 @@ struct Conn {
 
 class Worker {
  public:
-  Worker(const Options& o, int index, uint64_t start) : o_(o), index_(index), start_(start) {
-    request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host +
-               "\r\nUser-Agent: podlens-rate-client\r\n" +
-               (o.newConnection ? "Connection: close\r\n" : "") + "\r\n";
+  Worker(const Options& o, int index, uint64_t start)
+      : o_(o), index_(index), start_(start), requests_(o.targets.size()),
+        idle_(o.targets.size()), queue_(o.targets.size()), totals_(o.targets.size()) {
+    for (size_t t = 0; t < o.targets.size(); ++t) {
+      requests_[t] = "GET " + o.targets[t].path + " HTTP/1.1\r\nHost: " + o.targets[t].host +
+                     "\r\nUser-Agent: podlens-rate-client\r\n" +
+                     (o.newConnection ? "Connection: close\r\n" : "") + "\r\n";
+    }
     windowStart_ = start + static_cast<uint64_t>(o.warmup * 1e9);
     windowEnd_ = windowStart_ + static_cast<uint64_t>(o.duration * 1e9);
     int share = o.connections / o.threads + (index < o.connections % o.threads ? 1 : 0);
-    conns_.resize(std::max(share, 1));
+    conns_.resize(std::max(share, 1) * o.targets.size());  // never resized: idle_ points in
+    for (size_t k = 0; k < conns_.size(); ++k) {
+      conns_[k].target = k % o.targets.size();
+    }
   }
 
   void run();
-  const Totals& totals() const { return totals_; }
+  const Totals& totals(size_t target) const { return totals_[target]; }
 
  private:
   bool inWindow(uint64_t t) const { return t >= windowStart_ && t < windowEnd_; }
   bool closedLoop() const { return o_.rate <= 0; }
   uint64_t dueTime(uint64_t i) const {
-    double global = static_cast<double>(i) * o_.threads + index_;
-    return start_ + static_cast<uint64_t>(global * 1e9 / o_.rate);
+    return start_ + static_cast<uint64_t>(static_cast<double>(globalIndex(i)) * 1e9 / o_.rate);
   }
+  // The index over every thread's due requests of this thread's i-th; it picks the server.
+  uint64_t globalIndex(uint64_t i) const { return i * o_.threads + index_; }
+  size_t idleCount() const;
   bool open(Conn& c);
   void close(Conn& c);
   void release(Conn& c);
@@ -119,18 +139,29 @@ class Worker {
   bool consume(Conn& c, const char* data, size_t n);
   void finish(Conn& c, bool ok);
   void fail(Conn& c);
-  void countError(uint64_t due) { totals_.errors += inWindow(due) ? 1 : 0; }
+  void countError(const Conn& c, uint64_t due) {
+    totals_[c.target].errors += inWindow(due) ? 1 : 0;
+  }
 
   const Options& o_;
   int index_;
   uint64_t start_, windowStart_, windowEnd_;
   int epoll_ = -1;
-  std::string request_;
   std::vector<Conn> conns_;
-  std::vector<Conn*> idle_;
-  std::deque<uint64_t> queue_;  // due times waiting for a free slot
-  Totals totals_;
+  // Per target:
+  std::vector<std::string> requests_;
+  std::vector<std::vector<Conn*>> idle_;
+  std::vector<std::deque<uint64_t>> queue_;  // due times waiting for a free slot
+  std::vector<Totals> totals_;
 };
+
+size_t Worker::idleCount() const {
+  size_t n = 0;
+  for (const auto& idle : idle_) {
+    n += idle.size();
+  }
+  return n;
+}
 
 bool Worker::open(Conn& c) {
   c.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -140,7 +171,8 @@ bool Worker::open(Conn& c) {
   }
   int one = 1;
   setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  int r = connect(c.fd, reinterpret_cast<const sockaddr*>(&o_.target), sizeof o_.target);
+  const sockaddr_in& addr = o_.targets[c.target].addr;
+  int r = connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
   if (r < 0 && errno != EINPROGRESS) {
     close(c);
     return false;
@@ -166,14 +198,14 @@ void Worker::release(Conn& c) {
   c.busy = false;
   if (!c.free) {
     c.free = true;
-    idle_.push_back(&c);
+    idle_[c.target].push_back(&c);
   }
 }
 
 void Worker::assign(Conn& c, uint64_t due) {
   c.free = false;
   if ((o_.newConnection || c.fd < 0) && !open(c)) {
-    countError(due);
+    countError(c, due);
     release(c);
     return;
   }
@@ -187,20 +219,23 @@ void Worker::assign(Conn& c, uint64_t due) {
   }
 }
 
-// Hands the queued requests to free slots, oldest first.
+// Hands each target's queued requests to its free slots, oldest first.
 void Worker::dispatch() {
-  while (!queue_.empty() && !idle_.empty()) {
-    Conn* c = idle_.back();
-    idle_.pop_back();
-    uint64_t due = queue_.front();
-    queue_.pop_front();
-    assign(*c, due);
+  for (size_t t = 0; t < queue_.size(); ++t) {
+    while (!queue_[t].empty() && !idle_[t].empty()) {
+      Conn* c = idle_[t].back();
+      idle_[t].pop_back();
+      uint64_t due = queue_[t].front();
+      queue_[t].pop_front();
+      assign(*c, due);
+    }
   }
 }
 
 void Worker::trySend(Conn& c) {
-  while (c.sent < request_.size()) {
-    ssize_t n = send(c.fd, request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
+  const std::string& request = requests_[c.target];
+  while (c.sent < request.size()) {
+    ssize_t n = send(c.fd, request.data() + c.sent, request.size() - c.sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno != EAGAIN) {
         fail(c);
@@ -215,7 +250,7 @@ void Worker::trySend(Conn& c) {
 // unreachable server shows as errors rather than as a stalled pool.
 void Worker::fail(Conn& c) {
   if (c.busy) {
-    countError(c.due);
+    countError(c, c.due);
   }
   close(c);
   if (!o_.newConnection) {
@@ -227,13 +262,14 @@ void Worker::fail(Conn& c) {
 void Worker::finish(Conn& c, bool ok) {
   uint64_t done = nowNs();
   c.busy = false;
+  Totals& totals = totals_[c.target];
   if (closedLoop() ? inWindow(done) : inWindow(c.due)) {
     if (ok) {
-      totals_.latency.record(done - c.due);
-      ++totals_.completed;
-      totals_.lastDoneNs = std::max(totals_.lastDoneNs, done);
+      totals.latency.record(done - c.due);
+      ++totals.completed;
+      totals.lastDoneNs = std::max(totals.lastDoneNs, done);
     } else {
-      ++totals_.errors;
+      ++totals.errors;
     }
   }
   if (o_.newConnection) {
@@ -322,7 +358,7 @@ void Worker::onEvent(Conn& c, uint32_t events) {
     }
     c.connecting = false;
   }
-  if (c.busy && !c.connecting && (events & EPOLLOUT) && c.sent < request_.size()) {
+  if (c.busy && !c.connecting && (events & EPOLLOUT) && c.sent < requests_[c.target].size()) {
     trySend(c);
   }
   if (c.fd >= 0 && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
@@ -336,7 +372,7 @@ void Worker::run() {
     if (!o_.newConnection) {
       open(c);
     }
-    idle_.push_back(&c);
+    idle_[c.target].push_back(&c);
   }
   const uint64_t drainEnd = windowEnd_ + static_cast<uint64_t>(o_.drain * 1e9);
   uint64_t next = 0;  // this thread's next due request (open loop)
@@ -346,23 +382,29 @@ void Worker::run() {
     uint64_t now = nowNs();
     sending = sending && now < windowEnd_;
     if (sending && closedLoop()) {
-      queue_.insert(queue_.end(), idle_.size(), now);  // every free slot sends at once
+      for (size_t t = 0; t < queue_.size(); ++t) {  // every free slot sends at once
+        queue_[t].insert(queue_[t].end(), idle_[t].size(), now);
+      }
     } else if (sending) {
       for (uint64_t due = dueTime(next); due <= now && due < windowEnd_; due = dueTime(++next)) {
-        queue_.push_back(due);
+        queue_[globalIndex(next) % queue_.size()].push_back(due);
       }
     }
     dispatch();
-    if (closedLoop()) {
-      queue_.clear();  // a closed loop never queues: what found no slot was never due
+    bool queued = false;
+    for (auto& queue : queue_) {
+      if (closedLoop()) {
+        queue.clear();  // a closed loop never queues: what found no slot was never due
+      }
+      queued = queued || !queue.empty();
     }
-    bool idle = queue_.empty() && idle_.size() == conns_.size();
+    bool idle = !queued && idleCount() == conns_.size();
     if ((!sending && idle) || now >= drainEnd) {
       break;
     }
     uint64_t wake = drainEnd;
     if (sending && closedLoop()) {  // a slot whose connect failed retries after 1 ms
-      wake = idle_.empty() ? windowEnd_ : std::min(now + 1000000, windowEnd_);
+      wake = idleCount() == 0 ? windowEnd_ : std::min(now + 1000000, windowEnd_);
     } else if (sending) {
       wake = std::min(dueTime(next), windowEnd_);
     }
@@ -375,11 +417,13 @@ void Worker::run() {
     }
   }
   // Requests of the window never answered: still queued, or in flight when the drain ended.
-  for (uint64_t due : queue_) {
-    totals_.timeouts += inWindow(due) ? 1 : 0;
+  for (size_t t = 0; t < queue_.size(); ++t) {
+    for (uint64_t due : queue_[t]) {
+      totals_[t].timeouts += inWindow(due) ? 1 : 0;
+    }
   }
   for (Conn& c : conns_) {
-    totals_.timeouts += c.busy && inWindow(c.due) ? 1 : 0;
+    totals_[c.target].timeouts += c.busy && inWindow(c.due) ? 1 : 0;
     close(c);
   }
   ::close(epoll_);
@@ -390,31 +434,32 @@ void usage() {
                "usage: rate_client --url http://IP:PORT/PATH [--rate R (0: max)] [--duration S]\n"
                "         [--warmup S] [--drain S] [--connections N] [--new-connection]\n"
                "         [--threads T] [--histogram FILE]\n"
+               "       (--url K times: interleaved over K servers, --histogram once per --url)\n"
                "       rate_client --merge FILE...\n"
                "       rate_client --self-test\n");
   std::exit(2);
 }
 
-bool parseUrl(const std::string& url, Options& o) {
+bool parseUrl(const std::string& url, Target& t) {
   const std::string scheme = "http://";
   if (url.rfind(scheme, 0) != 0) {
     return false;
   }
   std::string rest = url.substr(scheme.size());
   size_t slash = rest.find('/');
-  o.host = rest.substr(0, slash);
-  o.path = slash == std::string::npos ? "/" : rest.substr(slash);
-  size_t colon = o.host.find(':');
-  std::string ip = o.host.substr(0, colon);
-  int port = colon == std::string::npos ? 80 : std::atoi(o.host.c_str() + colon + 1);
-  o.target.sin_family = AF_INET;
-  o.target.sin_port = htons(static_cast<uint16_t>(port));
-  return port > 0 && port < 65536 && inet_pton(AF_INET, ip.c_str(), &o.target.sin_addr) == 1;
+  t.host = rest.substr(0, slash);
+  t.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  size_t colon = t.host.find(':');
+  std::string ip = t.host.substr(0, colon);
+  int port = colon == std::string::npos ? 80 : std::atoi(t.host.c_str() + colon + 1);
+  t.addr.sin_family = AF_INET;
+  t.addr.sin_port = htons(static_cast<uint16_t>(port));
+  return port > 0 && port < 65536 && inet_pton(AF_INET, ip.c_str(), &t.addr.sin_addr) == 1;
 }
 
 Options parseOptions(int argc, char** argv) {
   Options o;
-  bool haveUrl = false;
+  std::vector<std::string> histograms;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -424,8 +469,8 @@ Options parseOptions(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--url") {
-      haveUrl = parseUrl(value(), o);
-      if (!haveUrl) {
+      o.targets.emplace_back();
+      if (!parseUrl(value(), o.targets.back())) {
         std::fprintf(stderr, "rate_client: --url must be http://IPv4:PORT/PATH\n");
         std::exit(2);
       }
@@ -444,14 +489,21 @@ Options parseOptions(int argc, char** argv) {
     } else if (a == "--new-connection") {
       o.newConnection = true;
     } else if (a == "--histogram") {
-      o.histogramPath = value();
+      histograms.push_back(value());
     } else {
       usage();
     }
   }
-  if (!haveUrl || o.duration <= 0 || o.warmup < 0 || o.connections < 1 || o.threads < 1 ||
-      o.threads > o.connections || o.rate < 0) {
+  if (o.targets.empty() || o.duration <= 0 || o.warmup < 0 || o.connections < 1 ||
+      o.threads < 1 || o.threads > o.connections || o.rate < 0) {
     usage();
+  }
+  if (!histograms.empty() && histograms.size() != o.targets.size()) {
+    std::fprintf(stderr, "rate_client: give --histogram once per --url, or not at all\n");
+    std::exit(2);
+  }
+  for (size_t t = 0; t < histograms.size(); ++t) {
+    o.targets[t].histogramPath = histograms[t];
   }
   return o;
 }
@@ -534,29 +586,34 @@ int selfTest() {
 
 // Achieved rate: answers over the window; in the open loop the window stretches to the last
 // answer of a request due in it, so an overloaded server cannot look as fast as the schedule.
-void report(const Options& o, const Totals& t, uint64_t windowStart) {
+// With several targets, url is the target's number (1..K) and rate its share of --rate; 0 for
+// a single target, whose lines stay as they always were.
+void report(const Options& o, const Totals& t, uint64_t windowStart, size_t url) {
+  double rate = o.rate / static_cast<double>(o.targets.size());
   double window = o.duration;
-  if (o.rate > 0 && t.lastDoneNs > windowStart) {
+  if (rate > 0 && t.lastDoneNs > windowStart) {
     window = std::max(window, (t.lastDoneNs - windowStart) / 1e9);
   }
   double achieved = t.completed / window;
   auto us = [&](double q) { return t.latency.quantile(q) / 1000.0; };
-  std::string of = o.rate > 0 ? " of " + std::to_string(static_cast<long>(o.rate)) : "";
+  std::string of = rate > 0 ? " of " + std::to_string(static_cast<long>(rate)) : "";
+  std::string which = url ? " url " + std::to_string(url) : "";
   std::fprintf(stderr,
-               "rate_client: %s %s, %d connection%s, %.1f s: %.0f requests/s%s, %llu answered, "
+               "rate_client%s: %s %s, %d connection%s, %.1f s: %.0f requests/s%s, %llu answered, "
                "%llu errors, %llu timeouts\n"
                "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
-               o.rate > 0 ? "open loop" : "closed loop",
+               which.c_str(), rate > 0 ? "open loop" : "closed loop",
                o.newConnection ? "new connection per request" : "keep-alive", o.connections,
                o.connections == 1 ? "" : "s", o.duration, achieved, of.c_str(),
                static_cast<unsigned long long>(t.completed),
                static_cast<unsigned long long>(t.errors),
                static_cast<unsigned long long>(t.timeouts), us(0.5), us(0.9), us(0.99),
                us(0.999), t.latency.max() / 1000.0, t.latency.mean() / 1000.0);
+  std::string urlKey = url ? "url=" + std::to_string(url) + " " : "";
   std::printf(
-      "RESULT target_rps=%.0f achieved_rps=%.1f completed=%llu errors=%llu timeouts=%llu "
+      "RESULT %starget_rps=%.0f achieved_rps=%.1f completed=%llu errors=%llu timeouts=%llu "
       "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f\n",
-      o.rate, achieved, static_cast<unsigned long long>(t.completed),
+      urlKey.c_str(), rate, achieved, static_cast<unsigned long long>(t.completed),
       static_cast<unsigned long long>(t.errors), static_cast<unsigned long long>(t.timeouts),
       us(0.5), us(0.9), us(0.99), us(0.999), t.latency.max() / 1000.0,
       t.latency.mean() / 1000.0);
@@ -619,16 +676,24 @@ int main(int argc, char** argv) {
   for (Worker& w : workers) {
     threads.emplace_back([&w] { w.run(); });
   }
-  Totals all;
-  for (size_t i = 0; i < threads.size(); ++i) {
-    threads[i].join();
-    const Totals& t = workers[i].totals();
-    all.latency.merge(t.latency);
-    all.completed += t.completed;
-    all.errors += t.errors;
-    all.timeouts += t.timeouts;
-    all.lastDoneNs = std::max(all.lastDoneNs, t.lastDoneNs);
+  for (std::thread& thread : threads) {
+    thread.join();
   }
-  report(o, all, start + static_cast<uint64_t>(o.warmup * 1e9));
-  return o.histogramPath.empty() || saveHistogram(all.latency, o.histogramPath) ? 0 : 1;
+  bool saved = true;
+  for (size_t target = 0; target < o.targets.size(); ++target) {
+    Totals all;
+    for (const Worker& w : workers) {
+      const Totals& t = w.totals(target);
+      all.latency.merge(t.latency);
+      all.completed += t.completed;
+      all.errors += t.errors;
+      all.timeouts += t.timeouts;
+      all.lastDoneNs = std::max(all.lastDoneNs, t.lastDoneNs);
+    }
+    report(o, all, start + static_cast<uint64_t>(o.warmup * 1e9),
+           o.targets.size() > 1 ? target + 1 : 0);
+    const std::string& path = o.targets[target].histogramPath;
+    saved = (path.empty() || saveHistogram(all.latency, path)) && saved;
+  }
+  return saved ? 0 : 1;
 }
