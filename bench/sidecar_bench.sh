@@ -13,8 +13,8 @@
 # The configurations are measured alternately, in rounds whose order rotates, so drift on the
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Last, baseline, baseline2 and podlens share interleaved runs at 50% load in all (requests
-# dealt to them in turn): the latency podlens adds to its own requests, paired request by
-# request, where the separate runs' p99 moves with the machine's stalls.
+# dealt to them in turn): the latency podlens adds to its own requests, under the same stalls
+# of the machine, which move the separate runs' p99 a long way.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
 #                          [--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md]
@@ -230,7 +230,7 @@ run_one() {
 # run_interleaved ROUND RATE: baseline, baseline2 and podlens in one open-loop run at RATE in
 # all, each request dealt to the next of them (rate_client with three --url), in an order
 # rotated by round; appends a "config=C kind=ka load=i$CPU_LOAD round=R ..." line per server.
-# Their requests go out in the same moments, so a stall of the machine lands on all three alike.
+# Their requests go out in the same moments, so a stall of the machine falls on all three.
 INTERLEAVED=(baseline baseline2 podlens)
 run_interleaved() {
   local round=$1 rate=$2 order=() urls=() i result line

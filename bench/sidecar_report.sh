@@ -388,12 +388,13 @@ write_interleaved() {
 baseline, baseline2 and podlens in one open-loop run at $1% of the capacity in all, each
 request dealt to the next of the three servers (\`rate_client\` with three \`--url\`, their
 order rotated by round), $(fact interleaved_rounds) rounds of $(fact rate_seconds) s. Their
-requests go out in the same moments, so a stall of the machine lands on all three alike, and
-the ratio of podlens's percentile to the baseline's in the same run is what podlens' programs
-add to a request. It leaves out the queueing that podlens' CPU adds for everyone (a third of
-the requests carry it here; the CPU table has its size): it complements the separate runs
-above, whose p99 moves with the machine's stalls, rather than replacing them. Microseconds,
-medians over the rounds.
+requests go out in the same moments, so a stall of the machine falls on all three, though not
+always on as many requests of each (baseline2's interval shows how far that still moves a
+round), and the ratio of podlens' percentile to the baseline's in the same run is what
+podlens' programs add to a request. It leaves out the queueing that podlens' CPU adds for
+everyone (a third of the requests carry it here; the CPU table has its size): it complements
+the separate runs above, whose p99 moves with the machine's stalls, rather than replacing
+them. Microseconds, medians over the rounds.
 
 TEXT
   header configuration "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline (95% CI)" \

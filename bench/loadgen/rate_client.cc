@@ -17,7 +17,7 @@
 // to server i mod K; R is the total), each server with its own N connections and histogram
 // (--histogram once per --url, in the same order), and one RESULT line per server, starting
 // with url=1..K. The servers' requests are sent in the same moments, so a stall of the
-// machine or a drift hits them alike: ratios between them are paired request by request.
+// machine or a drift falls on all of them: ratios between them are paired within the run.
 //   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
 //                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
