@@ -170,8 +170,9 @@ static __always_inline int window__cover(struct __sk_buff *skb, struct parse_cur
 /*
  * The line at window index i: [i, *end), its LF at *lf. FAST_NO_LINE_END when the window
  * holds no line end there; FAST_ODD_CONTROL when a control byte other than a CRLF or LF comes
- * first (a bare CR, a tab: the byte machine decides those). The line's ends go through memory (cur): the verifier then follows
- * one unknown value instead of a state per range the search can return.
+ * first (a bare CR, a tab: the byte machine decides those). The line's ends go through
+ * memory (cur): the verifier then follows one unknown value instead of a state per range the
+ * search can return.
  */
 static __always_inline int fast__next_line(struct parse_cursor *cur,
                                            const struct podlens_window *win, __u32 i, __u32 n,
