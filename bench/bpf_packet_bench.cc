@@ -87,9 +87,9 @@ const std::string kPageResponse =
     "02:00:00 GMT\r\nConnection: keep-alive\r\nETag: \"6565c4a0-400\"\r\n"
     "Accept-Ranges: bytes\r\n\r\n" + std::string(1024, 'p');
 
-// Events are read back this often: well under PODLENS_EVENTS_WAKEUP_BYTES queued, past which
-// every submit wakes the (absent) reader, a cost the controller, which keeps the ring drained,
-// does not pay per event.
+// Events are read back this often: well under PODLENS_EVENTS_WAKEUP_BYTES queued, so no
+// replayed packet pays for a wake-up of the (absent) reader, which the controller's batches
+// make rare (one per PODLENS_EVENTS_WAKEUP_BYTES of events).
 constexpr int kDrainEvery = 100;
 
 struct Row {

@@ -97,8 +97,8 @@ static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }
 
 /* Submit flags for a reserved event: wake the reader when the producer position, this event
  * included, has just passed a multiple of PODLENS_EVENTS_WAKEUP_BYTES. It only grows, so that
- * is one wake-up per 64 KB written whatever the reader does. Two CPUs submitting at once can
- * both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
+ * is one wake-up per that many bytes written whatever the reader does. Two CPUs submitting at
+ * once can both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
 static __always_inline __u64 events__wakeup_flags(void) {
   __u64 end = bpf_ringbuf_query(&pl_events, BPF_RB_PROD_POS);
   return end / PODLENS_EVENTS_WAKEUP_BYTES !=
