@@ -14,7 +14,9 @@
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Last, baseline, baseline2 and podlens share interleaved runs at 50% load in all (requests
 # dealt to them in turn): the latency podlens adds to its own requests, under the same stalls
-# of the machine, which move the separate runs' p99 a long way.
+# of the machine, which move the separate runs' p99 a long way. Once with their own pods, and
+# once through the podlens pod's one nginx (ports 8081 and 8082 stand for baseline and
+# baseline2: no policy selects them), where even the scheduling of the server is shared.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
 #                          [--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md]
@@ -227,27 +229,38 @@ run_one() {
       v["cpu_ms_per_k"] }' >&2
 }
 
-# run_interleaved ROUND RATE: baseline, baseline2 and podlens in one open-loop run at RATE in
-# all, each request dealt to the next of them (rate_client with three --url), in an order
-# rotated by round; appends a "config=C kind=ka load=i$CPU_LOAD round=R ..." line per server.
-# Their requests go out in the same moments, so a stall of the machine falls on all three.
+# interleaved_url MODE CONFIG: where CONFIG's requests go in an interleaved run: to its own
+# server pod (MODE i), or to its port of the podlens pod's nginx (MODE s; SHARED_PORT)
+interleaved_url() {
+  if [ "$1" = i ]; then
+    echo "http://$(pl_pod_ip "$(server "$2")"):8080/"
+  else
+    echo "http://$(pl_pod_ip "$(server podlens)"):${SHARED_PORT[$2]}/"
+  fi
+}
+
+# run_interleaved MODE ROUND RATE: baseline, baseline2 and podlens in one open-loop run at RATE
+# in all, each request dealt to the next of them (rate_client with three --url), in an order
+# rotated by round, each to interleaved_url MODE; appends a "config=C kind=ka
+# load=MODE$CPU_LOAD round=R ..." line per configuration. Their requests go out in the same
+# moments, so a stall of the machine falls on all three.
 INTERLEAVED=(baseline baseline2 podlens)
 run_interleaved() {
-  local round=$1 rate=$2 order=() urls=() i result line
+  local mode=$1 round=$2 rate=$3 order=() urls=() i result line
   for i in "${!INTERLEAVED[@]}"; do
     order+=("${INTERLEAVED[$(((i + round) % ${#INTERLEAVED[@]}))]}")
-    urls+=(--url "http://$(pl_pod_ip "$(server "${order[$i]}")"):8080/")
+    urls+=(--url "$(interleaved_url "$mode" "${order[$i]}")")
   done
   result=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" "${urls[@]}" --rate "$rate" \
     --duration "$RATE_SECONDS" --warmup "$WARMUP" --connections "$CONNECTIONS" 2>/dev/null \
     | grep '^RESULT url=') || pl_die "rate_client failed on the interleaved run"
   for i in "${!order[@]}"; do
     line=$(grep "^RESULT url=$((i + 1)) " <<<"$result") || pl_die "no result for ${order[$i]}"
-    echo "config=${order[$i]} kind=ka load=i$CPU_LOAD round=$round ${line#RESULT url=* }" \
+    echo "config=${order[$i]} kind=ka load=$mode$CPU_LOAD round=$round ${line#RESULT url=* }" \
       >>"$RESULTS"
     tail -1 "$RESULTS" | awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-      printf "  %-10s interleaved round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us\n",
-        v["config"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"] }' >&2
+      printf "  %-10s interleaved (%s) round %s: %8.0f req/s  p50 %7.1f us  p99 %8.1f us\n",
+        v["config"], v["load"], v["round"], v["achieved_rps"], v["p50_us"], v["p99_us"] }' >&2
   done
 }
 
@@ -338,7 +351,13 @@ main() {
   local config
   for config in "${CONFIGS[@]}"; do
     pl_pod_add "$(server "$config")" bench "config=$config"
-    pl_nginx "$(server "$config")"
+    if [ "$config" = podlens ]; then  # and the ports of the interleaved runs through it
+      pl_nginx "$(server "$config")" "  server { listen ${SHARED_PORT[baseline]};
+    listen ${SHARED_PORT[baseline2]}; root $PL_DIR/pods/$(server "$config")/nginx/html;
+    location = / { index index.html; } }"
+    else
+      pl_nginx "$(server "$config")"
+    fi
   done
   pl_pod_add client bench config=client
   pl_podlens_detach client
@@ -380,9 +399,12 @@ main() {
     done
   done
   pl_log "interleaved: $INTERLEAVED_ROUNDS rounds of ${INTERLEAVED[*]} in one run at" \
-    "$CPU_LOAD% load in all"
+    "$CPU_LOAD% load in all, through their own pods (i) and through one nginx (s)"
+  local mode
   for round in $(seq "$INTERLEAVED_ROUNDS"); do
-    run_interleaved "$round" "$(rate_at "$capacity" "$CPU_LOAD")"
+    for mode in $([ $((round % 2)) -eq 1 ] && echo i s || echo s i); do
+      run_interleaved "$mode" "$round" "$(rate_at "$capacity" "$CPU_LOAD")"
+    done
   done
   pl_bpf_stats_on "$(pl_bin bpf_stats_hold)"
   pl_log "BPF run time: $BPF_ROUNDS rounds, statistics on, at the maximum and $CPU_LOAD% load"
