@@ -390,7 +390,6 @@ TEXT
 # request (none in runs from before they were added)
 write_interleaved() {
   [ -n "$(fact interleaved_rounds)" ] || return 0
-  local c
   cat <<TEXT
 ## Latency with interleaved requests
 
@@ -406,13 +405,22 @@ the separate runs above, whose p99 moves with the machine's stalls, rather than 
 them. Microseconds, medians over the rounds.
 
 TEXT
-  header configuration "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline (95% CI)" \
-    "p99 × baseline (95% CI)"
+  interleaved_table "i$1"
+}
+
+# interleaved_table LOAD [port]: the percentiles of baseline, baseline2 and podlens in the
+# interleaved runs at LOAD (i50, s50), with their SHARED_PORT as a column when asked
+interleaved_table() {
+  local c ports=()
+  [ -z "${2:-}" ] || ports=(port)
+  header configuration "${ports[@]}" "achieved req/s" p50 p90 p99 p99.9 \
+    "p50 × baseline (95% CI)" "p99 × baseline (95% CI)"
   for c in baseline baseline2 podlens; do
-    row "$c" "$(num "$(med "$c" ka "i$1" achieved_rps)")" \
-      "$(num "$(med "$c" ka "i$1" p50_us)" %.1f)" "$(num "$(med "$c" ka "i$1" p90_us)" %.1f)" \
-      "$(num "$(med "$c" ka "i$1" p99_us)" %.1f)" "$(num "$(med "$c" ka "i$1" p999_us)" %.1f)" \
-      "$(paired_cell "$c" ka "i$1" p50_us)" "$(paired_cell "$c" ka "i$1" p99_us)"
+    [ -z "${2:-}" ] || ports=("${SHARED_PORT[$c]}")
+    row "$c" "${ports[@]}" "$(num "$(med "$c" ka "$1" achieved_rps)")" \
+      "$(num "$(med "$c" ka "$1" p50_us)" %.1f)" "$(num "$(med "$c" ka "$1" p90_us)" %.1f)" \
+      "$(num "$(med "$c" ka "$1" p99_us)" %.1f)" "$(num "$(med "$c" ka "$1" p999_us)" %.1f)" \
+      "$(paired_cell "$c" ka "$1" p50_us)" "$(paired_cell "$c" ka "$1" p99_us)"
   done
   echo
 }
@@ -425,7 +433,6 @@ has_load() {  # has_load LOAD: did the run record any run at LOAD (older runs la
 # ports the policy does not select stand for baseline and baseline2 (none in older runs)
 write_shared_nginx() {
   has_load "s$1" || return 0
-  local c
   cat <<TEXT
 ## Latency with interleaved requests through one nginx
 
@@ -439,15 +446,7 @@ for a request of a selected port. Like the runs above, this leaves out what podl
 the rest of the node (the CPU table has it). Microseconds, medians over the rounds.
 
 TEXT
-  header configuration "port" "achieved req/s" p50 p90 p99 p99.9 "p50 × baseline (95% CI)" \
-    "p99 × baseline (95% CI)"
-  for c in baseline baseline2 podlens; do
-    row "$c" "${SHARED_PORT[$c]}" "$(num "$(med "$c" ka "s$1" achieved_rps)")" \
-      "$(num "$(med "$c" ka "s$1" p50_us)" %.1f)" "$(num "$(med "$c" ka "s$1" p90_us)" %.1f)" \
-      "$(num "$(med "$c" ka "s$1" p99_us)" %.1f)" "$(num "$(med "$c" ka "s$1" p999_us)" %.1f)" \
-      "$(paired_cell "$c" ka "s$1" p50_us)" "$(paired_cell "$c" ka "s$1" p99_us)"
-  done
-  echo
+  interleaved_table "s$1" port
 }
 
 write_cpu() {
