@@ -13,7 +13,7 @@
 # The configurations are measured alternately, in rounds whose order rotates, so drift on the
 # machine hits all of them alike; every ratio is against the baseline of the same run.
 # Last, baseline, baseline2 and podlens share interleaved runs at 50% load in all (requests
-# dealt to them in turn): the latency podlens adds to its own requests, under the same stalls
+# dealt to them in turns): the latency podlens adds to its own requests, under the same stalls
 # of the machine, which move the separate runs' p99 a long way. Once with their own pods, and
 # once through the podlens pod's one nginx (ports 8081 and 8082 stand for baseline and
 # baseline2: no policy selects them), where even the scheduling of the server is shared.
@@ -240,10 +240,10 @@ interleaved_url() {
 }
 
 # run_interleaved MODE ROUND RATE: baseline, baseline2 and podlens in one open-loop run at RATE
-# in all, each request dealt to the next of them (rate_client with three --url), in an order
-# rotated by round, each to interleaved_url MODE; appends a "config=C kind=ka
-# load=MODE$CPU_LOAD round=R ..." line per configuration. Their requests go out in the same
-# moments, so a stall of the machine falls on all three.
+# in all, each three requests dealt to the three once, in a shuffled order (rate_client with
+# three --url, the --url order rotated by round), each to interleaved_url MODE; appends a
+# "config=C kind=ka load=MODE$CPU_LOAD round=R ..." line per configuration. Their requests go
+# out in the same moments, so a stall of the machine falls on all three.
 INTERLEAVED=(baseline baseline2 podlens)
 run_interleaved() {
   local mode=$1 round=$2 rate=$3 order=() urls=() i result line
@@ -421,6 +421,7 @@ main() {
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS interleaved_rounds=$INTERLEAVED_ROUNDS" \
+      "interleave_order=shuffled" \
       "max_seconds=$MAX_SECONDS" \
       "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \

@@ -390,12 +390,16 @@ TEXT
 # request (none in runs from before they were added)
 write_interleaved() {
   [ -n "$(fact interleaved_rounds)" ] || return 0
+  local dealing="each request dealt to the next of the three servers (\`rate_client\` with three
+\`--url\`, their order rotated by round)"
+  [ "$(fact interleave_order)" != shuffled ] || dealing="each three requests dealt to the three
+servers once, in an order shuffled for every three (\`rate_client\` with three \`--url\`), so
+that none is always first or last after a stall"
   cat <<TEXT
 ## Latency with interleaved requests
 
-baseline, baseline2 and podlens in one open-loop run at $1% of the capacity in all, each
-request dealt to the next of the three servers (\`rate_client\` with three \`--url\`, their
-order rotated by round), $(fact interleaved_rounds) rounds of $(fact rate_seconds) s. Their
+baseline, baseline2 and podlens in one open-loop run at $1% of the capacity in all, $dealing,
+$(fact interleaved_rounds) rounds of $(fact rate_seconds) s. Their
 requests go out in the same moments, so a stall of the machine falls on all three, though not
 always on as many requests of each (baseline2's interval shows how far that still moves a
 round), and the ratio of podlens' percentile to the baseline's in the same run is what

@@ -13,11 +13,13 @@
 //   rate_client --url http://IP:PORT/PATH [--rate R] [--duration S] [--warmup S]
 //               [--connections N] [--new-connection] [--threads T] [--drain S]
 //               [--histogram FILE]   also writes the run's latency histogram to FILE
-// Interleaved (--url given K times): the due requests go to the K servers in turn (request i
-// to server i mod K; R is the total), each server with its own N connections and histogram
-// (--histogram once per --url, in the same order), and one RESULT line per server, starting
-// with url=1..K. The servers' requests are sent in the same moments, so a stall of the
-// machine or a drift falls on all of them: ratios between them are paired within the run.
+// Interleaved (--url given K times, K <= 16): the due requests go to the K servers in turn,
+// each block of K consecutive requests to every server once, in an order drawn afresh for each
+// block (R is the total), each server with its own N connections and histogram (--histogram
+// once per --url, in the same order), and one RESULT line per server, starting with url=1..K.
+// The servers' requests are sent in the same moments, so a stall of the machine or a drift
+// falls on all of them: ratios between them are paired within the run. The shuffled order
+// keeps any server from always being first (or last) after a stall.
 //   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
 //                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
@@ -60,6 +62,32 @@ struct Target {
   std::string path = "/";
   std::string histogramPath;  // where its histogram goes ("": nowhere)
 };
+
+constexpr size_t kMaxTargets = 16;  // --url given at most this many times
+
+// The server of request `global` (over every thread's requests) among k: the requests of block
+// global / k go to the k servers once each, in the order of a Fisher-Yates shuffle seeded by
+// the block number (splitmix64), so no server keeps a place in the blocks.
+size_t interleavedTarget(uint64_t global, size_t k) {
+  if (k <= 1) {
+    return 0;
+  }
+  uint64_t state = global / k;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  size_t order[kMaxTargets];
+  for (size_t i = 0; i < k; ++i) {
+    order[i] = i;
+  }
+  for (size_t i = k - 1; i > 0; --i) {
+    std::swap(order[i], order[next() % (i + 1)]);
+  }
+  return order[global % k];
+}
 
 struct Options {
   std::vector<Target> targets;
@@ -387,7 +415,7 @@ void Worker::run() {
       }
     } else if (sending) {
       for (uint64_t due = dueTime(next); due <= now && due < windowEnd_; due = dueTime(++next)) {
-        queue_[globalIndex(next) % queue_.size()].push_back(due);
+        queue_[interleavedTarget(globalIndex(next), queue_.size())].push_back(due);
       }
     }
     dispatch();
@@ -498,6 +526,10 @@ Options parseOptions(int argc, char** argv) {
       o.threads < 1 || o.threads > o.connections || o.rate < 0) {
     usage();
   }
+  if (o.targets.size() > kMaxTargets) {
+    std::fprintf(stderr, "rate_client: at most %zu --url\n", kMaxTargets);
+    std::exit(2);
+  }
   if (!histograms.empty() && histograms.size() != o.targets.size()) {
     std::fprintf(stderr, "rate_client: give --histogram once per --url, or not at all\n");
     std::exit(2);
@@ -580,6 +612,25 @@ int selfTest() {
     }
   }
   ++checks;
+  // Interleaving: every block of K requests a permutation of the servers, and each server at
+  // each place of the blocks about as often (3,000 blocks of 3: 1,000 each).
+  size_t place[3][3] = {};
+  bool permutations = true;
+  for (uint64_t block = 0; block < 3000; ++block) {
+    bool seen[3] = {};
+    for (size_t i = 0; i < 3; ++i) {
+      size_t target = interleavedTarget(3 * block + i, 3);
+      permutations = permutations && target < 3 && !seen[target];
+      seen[target % 3] = true;
+      ++place[target % 3][i];
+    }
+  }
+  expect("every block a permutation", permutations, 1, 0);
+  for (size_t target = 0; target < 3; ++target) {
+    expect("a server first in a block", place[target][0], 1000, 0.1);
+    expect("a server last in a block", place[target][2], 1000, 0.1);
+  }
+  expect("one server: always it", interleavedTarget(12345, 1), 0, 0);
   std::printf("%d passed, %d failed\n", checks - failures, failures);
   return failures == 0 ? 0 : 1;
 }
