@@ -421,7 +421,7 @@ main() {
     echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /) capacity=$capacity" \
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS interleaved_rounds=$INTERLEAVED_ROUNDS" \
-      "interleave_order=shuffled" \
+      "interleave_order=due" \
       "max_seconds=$MAX_SECONDS" \
       "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \

@@ -392,9 +392,13 @@ write_interleaved() {
   [ -n "$(fact interleaved_rounds)" ] || return 0
   local dealing="each request dealt to the next of the three servers (\`rate_client\` with three
 \`--url\`, their order rotated by round)"
-  [ "$(fact interleave_order)" != shuffled ] || dealing="each three requests dealt to the three
-servers once, in an order shuffled for every three (\`rate_client\` with three \`--url\`), so
-that none is always first or last after a stall"
+  case $(fact interleave_order) in
+    shuffled) dealing="each three requests dealt to the three servers once, in an order
+shuffled for every three (\`rate_client\` with three \`--url\`)" ;;
+    due) dealing="each three requests dealt to the three servers once, in an order shuffled for
+every three, and requests that wait for a connection sent oldest first whichever server they
+are for (\`rate_client\` with three \`--url\`), so that none goes first after a stall" ;;
+  esac
   cat <<TEXT
 ## Latency with interleaved requests
 

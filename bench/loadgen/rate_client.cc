@@ -18,8 +18,9 @@
 // block (R is the total), each server with its own N connections and histogram (--histogram
 // once per --url, in the same order), and one RESULT line per server, starting with url=1..K.
 // The servers' requests are sent in the same moments, so a stall of the machine or a drift
-// falls on all of them: ratios between them are paired within the run. The shuffled order
-// keeps any server from always being first (or last) after a stall.
+// falls on all of them: ratios between them are paired within the run. Requests that wait for
+// a connection go out oldest first, whichever server they are for: no server goes first after
+// a stall of this client.
 //   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
 //                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
@@ -247,16 +248,27 @@ void Worker::assign(Conn& c, uint64_t due) {
   }
 }
 
-// Hands each target's queued requests to its free slots, oldest first.
+// Hands queued requests to free slots, the oldest due time first across the targets: after a
+// stall of this client, the targets' backlogs go out in the order they fell due, not one
+// target's whole backlog first (which kept the first target's p99 below the others').
 void Worker::dispatch() {
-  for (size_t t = 0; t < queue_.size(); ++t) {
-    while (!queue_[t].empty() && !idle_[t].empty()) {
-      Conn* c = idle_[t].back();
-      idle_[t].pop_back();
-      uint64_t due = queue_[t].front();
-      queue_[t].pop_front();
-      assign(*c, due);
+  const size_t none = queue_.size();
+  for (;;) {
+    size_t oldest = none;
+    for (size_t t = 0; t < queue_.size(); ++t) {
+      if (!queue_[t].empty() && !idle_[t].empty() &&
+          (oldest == none || queue_[t].front() < queue_[oldest].front())) {
+        oldest = t;
+      }
     }
+    if (oldest == none) {
+      return;
+    }
+    Conn* c = idle_[oldest].back();
+    idle_[oldest].pop_back();
+    uint64_t due = queue_[oldest].front();
+    queue_[oldest].pop_front();
+    assign(*c, due);
   }
 }
 
