@@ -19,12 +19,18 @@
 # baseline2: no policy selects them), where even the scheduling of the server is shared.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
-#                          [--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md]
-#                          [--note TEXT]                                              (root)
+#                          [--rate-seconds S] [--phase-ms MS] [--phase-cycles N]
+#                          [--one-cpu | --split-cpus] [--out FILE.md] [--note TEXT]   (root)
 # The maximum-throughput runs are short and many (--max-rounds, 4x --rounds by default): on a
 # small VM one run's throughput moves by several percent from one run to the next, and a
 # round's runs of every configuration close together let the report take each ratio round by
-# round, with a confidence interval over the rounds.
+# round, with a confidence interval over the rounds. Then one run per kind measures every
+# configuration's maximum in alternating phases (--phase-ms, 200 ms each, --phase-cycles
+# cycles of one phase per configuration, 120 by default): the ratios are taken cycle by cycle,
+# the configurations' phases a fraction of a second apart, which narrows the interval further.
+# Once with every pod, once with the ports of the podlens pod's one nginx (as the interleaved
+# runs below): the same pod, veth and nginx with and without parsing, so that what sets two
+# pods apart (about 1% either way) does not count for or against podlens.
 # Placement (the controller always stays free):
 #   default       the kernel's scheduler places every process
 #   --split-cpus  the client on CPU 0, every server pod on the last CPU: each side has a core of
@@ -48,6 +54,7 @@ source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
 CONFIGS=(baseline baseline2 unselected podlens sidecar)
 LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
 ROUNDS=5 MAX_ROUNDS="" MAX_SECONDS=1.5 RATE_SECONDS=6 WARMUP=1 MAX_WARMUP=0.5 CONNECTIONS=16
+PHASE_MS=200 PHASE_CYCLES=120
 SMOKE=0 NOTE=""
 CLIENT_CPU="" SERVER_CPU=""  # empty: free
 OUT=$PL_ROOT/docs/benchmarks.md
@@ -56,17 +63,20 @@ SIDECAR_PORT=15006  # where the redirect sends inbound traffic (Istio's inbound 
 while [ $# -gt 0 ]; do
   case $1 in
     --smoke) SMOKE=1 ROUNDS=1 MAX_ROUNDS=2 MAX_SECONDS=0.5 RATE_SECONDS=0.5 WARMUP=0.2
-      MAX_WARMUP=0.2 CONNECTIONS=4 ;;
+      MAX_WARMUP=0.2 CONNECTIONS=4 PHASE_MS=50 PHASE_CYCLES=2 ;;
     --rounds) ROUNDS=$2; shift ;;
     --max-rounds) MAX_ROUNDS=$2; shift ;;
     --max-seconds) MAX_SECONDS=$2; shift ;;
     --rate-seconds) RATE_SECONDS=$2; shift ;;
+    --phase-ms) PHASE_MS=$2; shift ;;
+    --phase-cycles) PHASE_CYCLES=$2; shift ;;
     --out) OUT=$2; shift ;;
     --note) NOTE=$2; shift ;;
     --one-cpu) CLIENT_CPU=$(($(nproc) - 1)) SERVER_CPU=$(($(nproc) - 1)) ;;
     --split-cpus) CLIENT_CPU=0 SERVER_CPU=$(($(nproc) - 1)) ;;
     *) echo "usage: $0 [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]" \
-         "[--rate-seconds S] [--one-cpu | --split-cpus] [--out FILE.md] [--note TEXT]" >&2
+         "[--rate-seconds S] [--phase-ms MS] [--phase-cycles N]" \
+         "[--one-cpu | --split-cpus] [--out FILE.md] [--note TEXT]" >&2
        exit 2 ;;
   esac
   shift
@@ -229,6 +239,39 @@ run_one() {
       v["cpu_ms_per_k"] }' >&2
 }
 
+# run_phases MODE KIND: maxima in alternating phases of PHASE_MS (rate_client --phase-ms, one
+# --url per configuration, each cycle of phases in a shuffled order), PHASE_CYCLES cycles.
+# MODE alt: every configuration's own pod; MODE salt: baseline, baseline2 and podlens through
+# the podlens pod's one nginx (interleaved_url s: only podlens' port is selected). Appends a
+# "config=C kind=KIND load=MODE round=I achieved_rps=X" line per configuration and cycle I:
+# the report's ratios go cycle by cycle.
+run_phases() {
+  local mode=$1 kind=$2 names=() urls=() flags=() config output
+  [ "$kind" = ka ] || flags=(--new-connection)
+  if [ "$mode" = alt ]; then names=("${CONFIGS[@]}"); else names=("${INTERLEAVED[@]}"); fi
+  for config in "${names[@]}"; do
+    if [ "$mode" = alt ]; then
+      urls+=(--url "http://$(pl_pod_ip "$(server "$config")"):8080/")
+    else
+      urls+=(--url "$(interleaved_url s "$config")")
+    fi
+  done
+  output=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" "${urls[@]}" --phase-ms "$PHASE_MS" \
+    --duration "$(awk -v c="$PHASE_CYCLES" -v n="${#names[@]}" -v ms="$PHASE_MS" \
+      'BEGIN { print c * n * ms / 1000 }')" --warmup "$MAX_WARMUP" \
+    --connections "$CONNECTIONS" "${flags[@]}" 2>/dev/null) \
+    || pl_die "rate_client failed on the alternating phases ($mode $kind)"
+  awk -v kind="$kind" -v mode="$mode" -v names="${names[*]}" 'BEGIN { split(names, name, " ") }
+    function field(key,   i) {
+      for (i = 2; i <= NF; i++) if (index($i, key "=") == 1) return substr($i, length(key) + 2)
+    }
+    /^CYCLE / { printf "config=%s kind=%s load=%s round=%s achieved_rps=%s\n",
+      name[field("url")], kind, mode, field("index"), field("achieved_rps") }
+    /^RESULT / { printf "  %-10s %s alternating phases (%s): %8.0f req/s, %s errors\n",
+      name[field("url")], kind, mode, field("achieved_rps"), field("errors") >"/dev/stderr" }' \
+    <<<"$output" >>"$RESULTS"
+}
+
 # interleaved_url MODE CONFIG: where CONFIG's requests go in an interleaved run: to its own
 # server pod (MODE i), or to its port of the podlens pod's nginx (MODE s; SHARED_PORT)
 interleaved_url() {
@@ -374,7 +417,7 @@ main() {
   [ "$(pl_metric_value podlens_attachment_moves_pending)" = 0 ] \
     || pl_die "attachments still waiting to move to tcx"
 
-  local round load capacity stats_runs
+  local round load capacity stats_runs mode
   pl_log "maximum throughput: $MAX_ROUNDS rounds x (keep-alive, new connection)" \
     "x ${#CONFIGS[@]} configurations"
   stats_runs=$(stats_state)
@@ -386,6 +429,13 @@ main() {
       for config in $(rotated "$round"); do
         run_one "$config" "$kind" 0 "$round" max
       done
+    done
+  done
+  pl_log "maximum throughput in alternating phases of $PHASE_MS ms: $PHASE_CYCLES cycles of" \
+    "every configuration (alt), then of ${INTERLEAVED[*]} through one nginx (salt)"
+  for mode in alt salt; do
+    for kind in ka nc; do
+      run_phases "$mode" "$kind"
     done
   done
   capacity=$(median_of "$RESULTS" baseline ka max achieved_rps)
@@ -400,7 +450,6 @@ main() {
   done
   pl_log "interleaved: $INTERLEAVED_ROUNDS rounds of ${INTERLEAVED[*]} in one run at" \
     "$CPU_LOAD% load in all, through their own pods (i) and through one nginx (s)"
-  local mode
   for round in $(seq "$INTERLEAVED_ROUNDS"); do
     for mode in $([ $((round % 2)) -eq 1 ] && echo i s || echo s i); do
       run_interleaved "$mode" "$round" "$(rate_at "$capacity" "$CPU_LOAD")"
@@ -422,7 +471,7 @@ main() {
       "busy_after=$(busy_pct "$([ "$SMOKE" -eq 1 ] && echo 0.5 || echo 5)")"
     echo "rounds=$ROUNDS max_rounds=$MAX_ROUNDS interleaved_rounds=$INTERLEAVED_ROUNDS" \
       "interleave_order=due" \
-      "max_seconds=$MAX_SECONDS" \
+      "max_seconds=$MAX_SECONDS phase_ms=$PHASE_MS phase_cycles=$PHASE_CYCLES" \
       "rate_seconds=$RATE_SECONDS warmup=$WARMUP max_warmup=$MAX_WARMUP"
     echo "connections=$CONNECTIONS hz=$(getconf CLK_TCK) smoke=$SMOKE" \
       "client_cpu=${CLIENT_CPU:-free} server_cpu=${SERVER_CPU:-free}" \

@@ -13,6 +13,7 @@
 //   rate_client --url http://IP:PORT/PATH [--rate R] [--duration S] [--warmup S]
 //               [--connections N] [--new-connection] [--threads T] [--drain S]
 //               [--histogram FILE]   also writes the run's latency histogram to FILE
+//               [--phase-ms P]       with K --url and no --rate: alternating phases (below)
 // Interleaved (--url given K times, K <= 16): the due requests go to the K servers in turn,
 // each block of K consecutive requests to every server once, in an order drawn afresh for each
 // block (R is the total), each server with its own N connections and histogram (--histogram
@@ -21,6 +22,13 @@
 // falls on all of them: ratios between them are paired within the run. Requests that wait for
 // a connection go out oldest first, whichever server they are for: no server goes first after
 // a stall of this client.
+// Alternating phases (closed loop, --url K times, --phase-ms P): time is cut into phases of P
+// ms, each cycle of K phases gives every server one, in an order drawn afresh for each cycle,
+// and only the phase's server gets requests: each server runs alone at its maximum, a few
+// hundred milliseconds apart from the others, so a drift of the machine slower than a cycle
+// falls on all alike. Answers count for their server only inside its own phases (the few in
+// flight at a switch count for nobody); the window is whole cycles. Besides the RESULT lines,
+// one "CYCLE url=U index=I achieved_rps=X" line per server and cycle, for ratios cycle by cycle.
 //   rate_client --merge FILE...  the percentiles of the histograms' requests pooled (one
 //                                RESULT line): every request of several runs counts once
 //   rate_client --self-test      checks the histogram against known distributions
@@ -99,6 +107,7 @@ struct Options {
   int connections = 16;
   bool newConnection = false;
   int threads = 1;
+  double phaseMs = 0;  // > 0: closed loop in alternating phases of this length
 };
 
 struct Totals {
@@ -107,6 +116,7 @@ struct Totals {
   uint64_t errors = 0;     // connect/reset/parse failures and non-2xx answers in the window
   uint64_t timeouts = 0;   // window requests never answered (sent or not) by the drain's end
   uint64_t lastDoneNs = 0;
+  std::vector<uint64_t> cycleCompleted;  // alternating phases: answers in each whole cycle
 };
 
 // One slot of the pool: a keep-alive connection, or in new-connection mode the place of one
@@ -138,6 +148,15 @@ class Worker {
     }
     windowStart_ = start + static_cast<uint64_t>(o.warmup * 1e9);
     windowEnd_ = windowStart_ + static_cast<uint64_t>(o.duration * 1e9);
+    if (phased()) {  // the window in whole cycles: every server has as many phases in it
+      phaseNs_ = static_cast<uint64_t>(o.phaseMs * 1e6);
+      uint64_t cycle = phaseNs_ * o.targets.size();
+      windowStart_ = start + (windowStart_ - start + cycle - 1) / cycle * cycle;
+      windowEnd_ = windowStart_ + cycles(o) * cycle;
+      for (Totals& t : totals_) {
+        t.cycleCompleted.assign(cycles(o), 0);
+      }
+    }
     int share = o.connections / o.threads + (index < o.connections % o.threads ? 1 : 0);
     conns_.resize(std::max(share, 1) * o.targets.size());  // never resized: idle_ points in
     for (size_t k = 0; k < conns_.size(); ++k) {
@@ -147,10 +166,24 @@ class Worker {
 
   void run();
   const Totals& totals(size_t target) const { return totals_[target]; }
+  // Alternating phases: the whole cycles in the window (at least one)
+  static size_t cycles(const Options& o) {
+    double cycle = o.phaseMs / 1e3 * static_cast<double>(o.targets.size());
+    return std::max<size_t>(1, static_cast<size_t>(o.duration / cycle + 1e-9));
+  }
 
  private:
   bool inWindow(uint64_t t) const { return t >= windowStart_ && t < windowEnd_; }
   bool closedLoop() const { return o_.rate <= 0; }
+  bool phased() const { return o_.phaseMs > 0; }
+  uint64_t phaseOf(uint64_t t) const { return t > start_ ? (t - start_) / phaseNs_ : 0; }
+  // The server whose phase holds t (alternating phases); every server's otherwise
+  bool active(size_t target, uint64_t t) const {
+    return !phased() || interleavedTarget(phaseOf(t), queue_.size()) == target;
+  }
+  uint64_t phaseEnd(uint64_t t) const {
+    return phased() ? start_ + (phaseOf(t) + 1) * phaseNs_ : windowEnd_;
+  }
   uint64_t dueTime(uint64_t i) const {
     return start_ + static_cast<uint64_t>(static_cast<double>(globalIndex(i)) * 1e9 / o_.rate);
   }
@@ -175,6 +208,7 @@ class Worker {
   const Options& o_;
   int index_;
   uint64_t start_, windowStart_, windowEnd_;
+  uint64_t phaseNs_ = 0;  // alternating phases: the length of one
   int epoll_ = -1;
   std::vector<Conn> conns_;
   // Per target:
@@ -303,10 +337,13 @@ void Worker::finish(Conn& c, bool ok) {
   uint64_t done = nowNs();
   c.busy = false;
   Totals& totals = totals_[c.target];
-  if (closedLoop() ? inWindow(done) : inWindow(c.due)) {
+  if (closedLoop() ? inWindow(done) && active(c.target, done) : inWindow(c.due)) {
     if (ok) {
       totals.latency.record(done - c.due);
       ++totals.completed;
+      if (phased()) {
+        ++totals.cycleCompleted[(done - windowStart_) / (phaseNs_ * queue_.size())];
+      }
       totals.lastDoneNs = std::max(totals.lastDoneNs, done);
     } else {
       ++totals.errors;
@@ -423,7 +460,9 @@ void Worker::run() {
     sending = sending && now < windowEnd_;
     if (sending && closedLoop()) {
       for (size_t t = 0; t < queue_.size(); ++t) {  // every free slot sends at once
-        queue_[t].insert(queue_[t].end(), idle_[t].size(), now);
+        if (active(t, now)) {
+          queue_[t].insert(queue_[t].end(), idle_[t].size(), now);
+        }
       }
     } else if (sending) {
       for (uint64_t due = dueTime(next); due <= now && due < windowEnd_; due = dueTime(++next)) {
@@ -444,7 +483,12 @@ void Worker::run() {
     }
     uint64_t wake = drainEnd;
     if (sending && closedLoop()) {  // a slot whose connect failed retries after 1 ms
-      wake = idleCount() == 0 ? windowEnd_ : std::min(now + 1000000, windowEnd_);
+      size_t sendable = 0;
+      for (size_t t = 0; t < idle_.size(); ++t) {
+        sendable += active(t, now) ? idle_[t].size() : 0;
+      }
+      uint64_t until = std::min(phaseEnd(now), windowEnd_);
+      wake = sendable == 0 ? until : std::min(now + 1000000, until);
     } else if (sending) {
       wake = std::min(dueTime(next), windowEnd_);
     }
@@ -473,8 +517,9 @@ void usage() {
   std::fprintf(stderr,
                "usage: rate_client --url http://IP:PORT/PATH [--rate R (0: max)] [--duration S]\n"
                "         [--warmup S] [--drain S] [--connections N] [--new-connection]\n"
-               "         [--threads T] [--histogram FILE]\n"
-               "       (--url K times: interleaved over K servers, --histogram once per --url)\n"
+               "         [--threads T] [--histogram FILE] [--phase-ms P]\n"
+               "       (--url K times: interleaved over K servers, --histogram once per --url;\n"
+               "        with --phase-ms and no --rate, each at its maximum in turn, P ms each)\n"
                "       rate_client --merge FILE...\n"
                "       rate_client --self-test\n");
   std::exit(2);
@@ -530,6 +575,8 @@ Options parseOptions(int argc, char** argv) {
       o.newConnection = true;
     } else if (a == "--histogram") {
       histograms.push_back(value());
+    } else if (a == "--phase-ms") {
+      o.phaseMs = std::atof(value().c_str());
     } else {
       usage();
     }
@@ -540,6 +587,11 @@ Options parseOptions(int argc, char** argv) {
   }
   if (o.targets.size() > kMaxTargets) {
     std::fprintf(stderr, "rate_client: at most %zu --url\n", kMaxTargets);
+    std::exit(2);
+  }
+  if (o.phaseMs != 0 && (o.phaseMs < 1 || o.rate > 0 || o.targets.size() < 2)) {
+    std::fprintf(stderr, "rate_client: --phase-ms takes P >= 1 with at least two --url and no "
+                         "--rate (a closed loop)\n");
     std::exit(2);
   }
   if (!histograms.empty() && histograms.size() != o.targets.size()) {
@@ -654,6 +706,9 @@ int selfTest() {
 void report(const Options& o, const Totals& t, uint64_t windowStart, size_t url) {
   double rate = o.rate / static_cast<double>(o.targets.size());
   double window = o.duration;
+  if (o.phaseMs > 0) {  // the server's own phases in the window
+    window = static_cast<double>(Worker::cycles(o)) * o.phaseMs / 1e3;
+  }
   if (rate > 0 && t.lastDoneNs > windowStart) {
     window = std::max(window, (t.lastDoneNs - windowStart) / 1e9);
   }
@@ -663,14 +718,15 @@ void report(const Options& o, const Totals& t, uint64_t windowStart, size_t url)
   std::string which = url ? " url " + std::to_string(url) : "";
   std::fprintf(stderr,
                "rate_client%s: %s %s, %d connection%s, %.1f s: %.0f requests/s%s, %llu answered, "
-               "%llu errors, %llu timeouts\n"
+               "%llu errors, %llu timeouts%s\n"
                "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
                which.c_str(), rate > 0 ? "open loop" : "closed loop",
                o.newConnection ? "new connection per request" : "keep-alive", o.connections,
                o.connections == 1 ? "" : "s", o.duration, achieved, of.c_str(),
                static_cast<unsigned long long>(t.completed),
                static_cast<unsigned long long>(t.errors),
-               static_cast<unsigned long long>(t.timeouts), us(0.5), us(0.9), us(0.99),
+               static_cast<unsigned long long>(t.timeouts),
+               o.phaseMs > 0 ? " (in its own phases)" : "", us(0.5), us(0.9), us(0.99),
                us(0.999), t.latency.max() / 1000.0, t.latency.mean() / 1000.0);
   std::string urlKey = url ? "url=" + std::to_string(url) + " " : "";
   std::printf(
@@ -752,9 +808,17 @@ int main(int argc, char** argv) {
       all.errors += t.errors;
       all.timeouts += t.timeouts;
       all.lastDoneNs = std::max(all.lastDoneNs, t.lastDoneNs);
+      all.cycleCompleted.resize(t.cycleCompleted.size());
+      for (size_t i = 0; i < t.cycleCompleted.size(); ++i) {
+        all.cycleCompleted[i] += t.cycleCompleted[i];
+      }
     }
     report(o, all, start + static_cast<uint64_t>(o.warmup * 1e9),
            o.targets.size() > 1 ? target + 1 : 0);
+    for (size_t i = 0; i < all.cycleCompleted.size(); ++i) {
+      std::printf("CYCLE url=%zu index=%zu achieved_rps=%.1f\n", target + 1, i + 1,
+                  static_cast<double>(all.cycleCompleted[i]) * 1e3 / o.phaseMs);
+    }
     const std::string& path = o.targets[target].histogramPath;
     saved = (path.empty() || saveHistogram(all.latency, path)) && saved;
   }
