@@ -73,15 +73,6 @@ measure_node() {
   measure_rates
 }
 
-# tail_slot_id PL_TAIL: the id of the program in slot 0 (bpftool prints its 4 bytes, low first)
-tail_slot_id() {
-  local bytes
-  read -r -a bytes <<<"$(bpftool -j map lookup pinned "$1" key 0 0 0 0 \
-    | grep -o '"value":\[[^]]*\]' | grep -o '0x[0-9a-f]*' | tr '\n' ' ')"
-  [ "${#bytes[@]}" -eq 4 ] || pl_die "pl_tail slot 0 is empty"
-  echo $((bytes[0] + (bytes[1] << 8) + (bytes[2] << 16) + (bytes[3] << 24)))
-}
-
 # map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
 map_shape() {
   bpftool -j map show pinned "$1" \
@@ -114,7 +105,7 @@ shared_map_args() {
 measure_in_node() {
   node_up
   local pins=$PL_BPFFS/dataplane round build args=()
-  bpftool prog pin id "$(tail_slot_id "$pins/pl_tail")" "$PL_BPFFS/ab_a_parse" \
+  bpftool prog pin id "$(pl_tail_slot_id)" "$PL_BPFFS/ab_a_parse" \
     || pl_die "could not pin build A's podlens_parse"
   local shared
   shared=$(mktemp)
@@ -131,7 +122,7 @@ measure_in_node() {
       [ "$build" = A ] || parse=$PL_BPFFS/ab_b/podlens_parse
       bpftool map update pinned "$pins/pl_tail" key 0 0 0 0 value pinned "$parse" \
         || pl_die "could not put build $build's podlens_parse in pl_tail"
-      [ "$(tail_slot_id "$pins/pl_tail")" = "$(bpftool -j prog show pinned "$parse" \
+      [ "$(pl_tail_slot_id)" = "$(bpftool -j prog show pinned "$parse" \
         | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)" ] \
         || pl_die "pl_tail does not hold build $build's podlens_parse"
       measure_rates | sed "s/^/$build /; s/\$/ round=$round/"

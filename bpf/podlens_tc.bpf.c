@@ -159,6 +159,10 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     loss__count(PODLENS_LOSS_CONCURRENT_SEGMENT);
     return TC_ACT_UNSPEC;
   }
+#ifdef PODLENS_LEDGER_NO_PARSE /* a ledger build (bench/dataplane_ledger.sh) only */
+  stream__release(s);
+  return TC_ACT_UNSPEC;
+#endif
   if (looked_up && cur.is_request) {
     selection__cache(conn, &sel, generation);
   }

@@ -1,6 +1,6 @@
-# bpf_object(NAME SOURCE [DEPENDS headers...])
+# bpf_object(NAME SOURCE [DEPENDS headers...] [DEFINES MACRO...])
 #
-# Compiles SOURCE with clang -target bpf into NAME.bpf.o and generates NAME.skel.h with
+# Compiles SOURCE (with -DMACRO for each of DEFINES) with clang -target bpf into NAME.bpf.o and generates NAME.skel.h with
 # bpftool gen skeleton, in the manner of libbpf-bootstrap. Creates:
 #   NAME_skel    INTERFACE target: link it to include "NAME.skel.h"
 #   NAME_object  the path of the object file, as a cache-free variable in the parent scope
@@ -18,7 +18,8 @@ endif()
 set(BPF_MULTIARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
 
 function(bpf_object name source)
-  cmake_parse_arguments(ARG "" "" "DEPENDS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "DEPENDS;DEFINES" ${ARGN})
+  list(TRANSFORM ARG_DEFINES PREPEND -D)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
@@ -26,7 +27,7 @@ function(bpf_object name source)
     COMMAND ${BPF_CLANG} -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -Wall -Werror
             -I${PROJECT_SOURCE_DIR}/bpf -I${PROJECT_SOURCE_DIR}/bpf/include
-            -I${BPF_MULTIARCH_INCLUDE}
+            -I${BPF_MULTIARCH_INCLUDE} ${ARG_DEFINES}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${source} -o ${obj}
     DEPENDS ${source} ${ARG_DEPENDS}
     COMMENT "BPF ${name}.bpf.o"

@@ -32,3 +32,4 @@ bench/controller_bench.sh --smoke
 bench/sidecar_bench.sh --smoke
 bench/dataplane_ab.sh build build --smoke  # A/A: the same build both ways
 bench/dataplane_ab.sh build build --in-node --smoke
+bench/dataplane_ledger.sh --smoke

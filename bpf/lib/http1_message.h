@@ -30,7 +30,11 @@ struct parse_cursor {
 /* CLOCK_MONOTONIC for this skb, read at most once and only by packets that need it. */
 static __always_inline __u64 cursor__now(struct parse_cursor *cur) {
   if (!cur->now_ns) {
+#ifdef PODLENS_LEDGER_NO_CLOCK /* a ledger build (bench/dataplane_ledger.sh) only */
+    cur->now_ns = cur->payload_len + 1;
+#else
     cur->now_ns = bpf_ktime_get_ns();
+#endif
   }
   return cur->now_ns;
 }
@@ -223,6 +227,11 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
     conn->tail++; /* answers a request discarded on overflow, counted when it came */
     return 0;
   }
+#ifdef PODLENS_LEDGER_NO_EVENT /* a ledger build (bench/dataplane_ledger.sh) only */
+  barrier_var(extra_flags); /* unused, it would not be passed: the verifier checks it is */
+  conn->tail++;
+  return 0;
+#endif
   struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
   if (!e) {
     loss__count(PODLENS_LOSS_RINGBUF_FULL);

@@ -120,6 +120,16 @@ pl_bpf_run_totals() {
               END { printf "%.0f %.0f\n", ns, runs }'
 }
 
+# pl_tail_slot_id: the id of the program in slot 0 of the node's pl_tail, the podlens_parse
+# the entry programs tail-call (bpftool prints the slot's 4 bytes, low first)
+pl_tail_slot_id() {
+  local bytes
+  read -r -a bytes <<<"$(bpftool -j map lookup pinned "$PL_BPFFS/dataplane/pl_tail" \
+    key 0 0 0 0 | grep -o '"value":\[[^]]*\]' | grep -o '0x[0-9a-f]*' | tr '\n' ' ')"
+  [ "${#bytes[@]}" -eq 4 ] || pl_die "pl_tail slot 0 is empty"
+  echo $((bytes[0] + (bytes[1] << 8) + (bytes[2] << 16) + (bytes[3] << 24)))
+}
+
 # pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
 # documents, and the start of the Pod objects of the control-plane e2e).
 pl_pod_document() {
