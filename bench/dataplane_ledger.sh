@@ -14,19 +14,29 @@
 #   no_event   the response matched, no event reserved (nothing for the controller either)
 #   no_parse   the packet decoded and filtered, its state looked up, its stream taken and
 #              released, nothing parsed
+#   NAME       with --object NAME=PATH: another build's podlens_tc.bpf.o (a change against
+#              this build, say: git worktree add /tmp/base HEAD~1, build it, then
+#              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); its maps must be laid out
+#              as this build's, since it runs on the node's own
 # Prints one line per run (selected ÷ unselected requests/s over the run's cycles) and, per
 # build, the median over rounds with the lowest and highest. Figures, never assertions.
-#   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--smoke]                   (root)
+#   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--object NAME=PATH]... [--smoke]
+#                                                                                   (root)
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=3 CYCLES=60 PHASE_MS=200 WARMUP=0.5
 BUILDS=(this again no_clock no_event no_parse)
+declare -A OBJECTS=()  # --object NAME=PATH
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift ;;
     --cycles) CYCLES=$2; shift ;;
+    --object) [[ $2 == [a-z]*=?* && " ${BUILDS[*]} " != *" ${2%%=*} "* ]] \
+        || { echo "--object takes NAME=PATH, NAME not a build already" >&2; exit 2; }
+      OBJECTS[${2%%=*}]=$(realpath "${2#*=}"); BUILDS+=("${2%%=*}"); shift ;;
     --smoke) ROUNDS=1 CYCLES=2 PHASE_MS=50 WARMUP=0.1 ;;
-    *) echo "usage: $0 [--rounds N] [--cycles N] [--smoke]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--rounds N] [--cycles N] [--object NAME=PATH]... [--smoke]" >&2
+       exit 2 ;;
   esac
   shift
 done
@@ -40,7 +50,8 @@ trap 'exit 130' INT TERM
 object() {
   case $1 in
     again) echo "$PL_BUILD/bpf/podlens_tc.bpf.o" ;;
-    *) echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
+    no_clock | no_event | no_parse) echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
+    *) echo "${OBJECTS[$1]}" ;;
   esac
 }
 
@@ -57,7 +68,8 @@ load_builds() {
   for build in "${BUILDS[@]}"; do
     [ "$build" != this ] || continue
     bpftool prog loadall "$(object "$build")" "$PL_BPFFS/objects/$build" type tc "${args[@]}" \
-      >/dev/null || pl_die "could not load $(object "$build") (cmake --build: ledger_objects)"
+      >/dev/null || pl_die "could not load $(object "$build") on the node's maps" \
+      "(cmake --build: ledger_objects; another build's maps must be laid out as this one's)"
     ln -s "$PL_BPFFS/objects/$build/podlens_parse" "$PL_BPFFS/builds/$build"
   done
 }
