@@ -1,7 +1,8 @@
 # bpf_object(NAME SOURCE [DEPENDS headers...] [DEFINES MACRO...])
 #
-# Compiles SOURCE (with -DMACRO for each of DEFINES) with clang -target bpf into NAME.bpf.o and generates NAME.skel.h with
-# bpftool gen skeleton, in the manner of libbpf-bootstrap. Creates:
+# Compiles SOURCE (with -DMACRO for each of DEFINES) with clang -target bpf into NAME.bpf.o
+# and generates NAME.skel.h with bpftool gen skeleton, in the manner of libbpf-bootstrap.
+# Creates:
 #   NAME_skel    INTERFACE target: link it to include "NAME.skel.h"
 #   NAME_object  the path of the object file, as a cache-free variable in the parent scope
 # Only the distro's UAPI headers (linux-libc-dev) are used, never the running kernel's.
