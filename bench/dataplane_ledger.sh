@@ -18,15 +18,18 @@
 #              this build, say: git worktree add /tmp/base HEAD~1, build it, then
 #              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); its maps must be laid out
 #              as this build's, since it runs on the node's own
+# --one-cpu: the server pod's processes and the client on the last CPU (default: free), so a
+# request and its response run on one CPU and no cache line moves between CPUs.
 # Prints one line per run (selected ÷ unselected requests/s over the run's cycles) and, per
 # build, the median over rounds with the lowest and highest. Figures, never assertions.
-#   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--object NAME=PATH]... [--smoke]
-#                                                                                   (root)
+#   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]
+#                             [--smoke]                                             (root)
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=3 CYCLES=60 PHASE_MS=200 WARMUP=0.5
 BUILDS=(this again no_clock no_event no_parse)
 declare -A OBJECTS=()  # --object NAME=PATH
+ON_CPU=()  # --one-cpu: taskset for the client
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift ;;
@@ -34,8 +37,10 @@ while [ $# -gt 0 ]; do
     --object) [[ $2 == [a-z]*=?* && " ${BUILDS[*]} " != *" ${2%%=*} "* ]] \
         || { echo "--object takes NAME=PATH, NAME not a build already" >&2; exit 2; }
       OBJECTS[${2%%=*}]=$(realpath "${2#*=}"); BUILDS+=("${2%%=*}"); shift ;;
+    --one-cpu) ON_CPU=(taskset -c "$(($(nproc) - 1))") ;;
     --smoke) ROUNDS=1 CYCLES=2 PHASE_MS=50 WARMUP=0.1 ;;
-    *) echo "usage: $0 [--rounds N] [--cycles N] [--object NAME=PATH]... [--smoke]" >&2
+    *) echo "usage: $0 [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]" \
+         "[--smoke]" >&2
        exit 2 ;;
   esac
   shift
@@ -81,7 +86,7 @@ measure() {
   bpftool map update pinned "$PL_BPFFS/dataplane/pl_tail" key 0 0 0 0 value pinned "$parse" \
     || pl_die "could not put $build's podlens_parse in pl_tail"
   ip=$(pl_pod_ip srv)
-  output=$(pl_exec client "$(pl_bin rate_client)" --url "http://$ip:8080/" \
+  output=$(pl_exec client "${ON_CPU[@]}" "$(pl_bin rate_client)" --url "http://$ip:8080/" \
     --url "http://$ip:8081/" --phase-ms "$PHASE_MS" --warmup "$WARMUP" --connections 16 \
     --duration "$(awk -v c="$CYCLES" -v ms="$PHASE_MS" 'BEGIN { print c * 2 * ms / 1000 }')" \
     2>/dev/null) || pl_die "rate_client failed ($build)"
@@ -116,6 +121,10 @@ main() {
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null
   [ "$(pl_metric_value podlens_selected_pods)" = 1 ] || pl_die "the policy selects no pod"
   pl_wait_stable pl_metric_value podlens_attachment_moves_pending >/dev/null
+  local pid
+  for pid in $([ "${#ON_CPU[@]}" -eq 0 ] || ip netns pids "$PL_RUN-srv"); do
+    taskset -a -pc "$(($(nproc) - 1))" "$pid" >/dev/null || pl_die "could not pin $pid"
+  done
   load_builds
   local round i n=${#BUILDS[@]} lines=$PL_DIR/ledger.txt
   pl_log "$ROUNDS rounds x ${BUILDS[*]}: $CYCLES cycles of 8080 (selected) and 8081 (not)," \
