@@ -249,12 +249,8 @@ run_phases() {
   local mode=$1 kind=$2 names=() urls=() flags=() config output
   [ "$kind" = ka ] || flags=(--new-connection)
   if [ "$mode" = alt ]; then names=("${CONFIGS[@]}"); else names=("${INTERLEAVED[@]}"); fi
-  for config in "${names[@]}"; do
-    if [ "$mode" = alt ]; then
-      urls+=(--url "http://$(pl_pod_ip "$(server "$config")"):8080/")
-    else
-      urls+=(--url "$(interleaved_url s "$config")")
-    fi
+  for config in "${names[@]}"; do  # the URLs of the interleaved runs: i (pods) or s
+    urls+=(--url "$(interleaved_url "$([ "$mode" = alt ] && echo i || echo s)" "$config")")
   done
   output=$(pl_exec client "${ON_CPU[@]}" "$RATE_CLIENT" "${urls[@]}" --phase-ms "$PHASE_MS" \
     --duration "$(awk -v c="$PHASE_CYCLES" -v n="${#names[@]}" -v ms="$PHASE_MS" \

@@ -338,22 +338,12 @@ stats_words() {  # stats_words FACT: how the runs went, in words
 }
 
 write_throughput() {
-  local c ka nc
   printf '## Maximum throughput\n\n%s\n%s\n%s\n%s\n\n' \
     "Closed loop, $(fact connections) connections, $(fact max_seconds) s a run, $(max_rounds)" \
     "rounds; req/s is the median of the rounds, in brackets the lowest and highest round;" \
     "× baseline is the median of the ratios round by round, with its 95% confidence interval." \
     "BPF run-time statistics: $(stats_words "$(fact bpf_stats_max)")."
-  header configuration "keep-alive, req/s" "× baseline (95% CI)" \
-    "new connection per request, req/s" "× baseline (95% CI)"
-  for c in "${CONFIG_NAMES[@]}"; do
-    ka=$(med "$c" ka max achieved_rps) nc=$(med "$c" nc max achieved_rps)
-    row "$c" "$(num "$ka") ($(range_of "$RESULTS_FILE" "$c" ka max achieved_rps))" \
-      "$(paired_cell "$c" ka max achieved_rps)" \
-      "$(num "$nc") ($(range_of "$RESULTS_FILE" "$c" nc max achieved_rps))" \
-      "$(paired_cell "$c" nc max achieved_rps)"
-  done
-  echo
+  throughput_table max "${CONFIG_NAMES[@]}"
 }
 
 # write_phases: the maximum throughput in alternating phases (sidecar_bench.sh run_phases)
@@ -376,7 +366,7 @@ configuration's phase: about 0.1% of a phase's CPU goes from podlens to whicheve
 configuration follows.
 
 TEXT
-  phase_table alt "${CONFIG_NAMES[@]}"
+  throughput_table alt "${CONFIG_NAMES[@]}"
   has_load salt || return 0
   cat <<TEXT
 Through one nginx: the same alternation with three ports of the podlens pod's nginx, as in
@@ -387,22 +377,23 @@ worker: whatever sets one pod apart from another (the unselected pod's ratios ab
 far pods differ where no parsing does) counts neither for nor against podlens.
 
 TEXT
-  phase_table salt "${!SHARED_PORT[@]}"
+  throughput_table salt "${!SHARED_PORT[@]}"
 }
 
-# phase_table MODE CONFIG...: the alternating phases' maxima of MODE, one row per CONFIG
-phase_table() {
-  local mode=$1 c ka nc
+# throughput_table LOAD CONFIG...: the maxima of LOAD (max: the separate runs; alt, salt: the
+# alternating phases), one row per CONFIG: the median, the lowest and highest round, the ratio
+throughput_table() {
+  local load=$1 c ka nc
   shift
   header configuration "keep-alive, req/s" "× baseline (95% CI)" \
     "new connection per request, req/s" "× baseline (95% CI)"
   for c in "${CONFIG_NAMES[@]}"; do
     [[ " $* " == *" $c "* ]] || continue
-    ka=$(med "$c" ka "$mode" achieved_rps) nc=$(med "$c" nc "$mode" achieved_rps)
-    row "$c" "$(num "$ka") ($(range_of "$RESULTS_FILE" "$c" ka "$mode" achieved_rps))" \
-      "$(paired_cell "$c" ka "$mode" achieved_rps)" \
-      "$(num "$nc") ($(range_of "$RESULTS_FILE" "$c" nc "$mode" achieved_rps))" \
-      "$(paired_cell "$c" nc "$mode" achieved_rps)"
+    ka=$(med "$c" ka "$load" achieved_rps) nc=$(med "$c" nc "$load" achieved_rps)
+    row "$c" "$(num "$ka") ($(range_of "$RESULTS_FILE" "$c" ka "$load" achieved_rps))" \
+      "$(paired_cell "$c" ka "$load" achieved_rps)" \
+      "$(num "$nc") ($(range_of "$RESULTS_FILE" "$c" nc "$load" achieved_rps))" \
+      "$(paired_cell "$c" nc "$load" achieved_rps)"
   done
   echo
 }

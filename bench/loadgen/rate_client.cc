@@ -150,9 +150,8 @@ class Worker {
     windowEnd_ = windowStart_ + static_cast<uint64_t>(o.duration * 1e9);
     if (phased()) {  // the window in whole cycles: every server has as many phases in it
       phaseNs_ = static_cast<uint64_t>(o.phaseMs * 1e6);
-      uint64_t cycle = phaseNs_ * o.targets.size();
-      windowStart_ = start + (windowStart_ - start + cycle - 1) / cycle * cycle;
-      windowEnd_ = windowStart_ + cycles(o) * cycle;
+      windowStart_ = start + (windowStart_ - start + cycleNs() - 1) / cycleNs() * cycleNs();
+      windowEnd_ = windowStart_ + cycles(o) * cycleNs();
       for (Totals& t : totals_) {
         t.cycleCompleted.assign(cycles(o), 0);
       }
@@ -177,6 +176,7 @@ class Worker {
   bool closedLoop() const { return o_.rate <= 0; }
   bool phased() const { return o_.phaseMs > 0; }
   uint64_t phaseOf(uint64_t t) const { return t > start_ ? (t - start_) / phaseNs_ : 0; }
+  uint64_t cycleNs() const { return phaseNs_ * queue_.size(); }  // one phase per server
   // The server whose phase holds t (alternating phases); every server's otherwise
   bool active(size_t target, uint64_t t) const {
     return !phased() || interleavedTarget(phaseOf(t), queue_.size()) == target;
@@ -342,7 +342,7 @@ void Worker::finish(Conn& c, bool ok) {
       totals.latency.record(done - c.due);
       ++totals.completed;
       if (phased()) {
-        ++totals.cycleCompleted[(done - windowStart_) / (phaseNs_ * queue_.size())];
+        ++totals.cycleCompleted[(done - windowStart_) / cycleNs()];
       }
       totals.lastDoneNs = std::max(totals.lastDoneNs, done);
     } else {
