@@ -332,6 +332,47 @@ std::vector<ParserCase> parserCases() {
         {PODLENS_METHOD_GET, "/r8", 208}},
        {{PODLENS_LOSS_PIPELINE_OVERFLOW, 2}}},
 
+      // A response reads its request's slot, not head: these check that a slot tells a
+      // request still waiting from one never committed.
+      {"a response before any request on a new connection is unmatched; the first pairs",
+       [](TcpFlow& f) {
+         return std::vector<Segment>{f.server(response(200)), f.client(request("GET", "/first")),
+                                     f.server(response(201))};
+       },
+       {{PODLENS_METHOD_GET, "/first", 201}},
+       {{PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
+
+      {"a response while its request's headers are still coming is unmatched",
+       [](TcpFlow& f) {
+         std::string req = request("GET", "/slow", bulkHeaders(2));
+         std::vector<Segment> parts = f.clientSplit(req, {40});
+         return std::vector<Segment>{parts[0], f.server(response(200)), parts[1],
+                                     f.server(response(201))};
+       },
+       {{PODLENS_METHOD_GET, "/slow", 201}},
+       {{PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
+
+      {"once every slot has served, a response with nothing waiting is still unmatched",
+       [](TcpFlow& f) {
+         std::vector<Segment> out;
+         for (int i = 1; i <= 6; ++i) {
+           out.push_back(f.client(request("GET", "/k" + std::to_string(i))));
+           out.push_back(f.server(response(200 + i)));
+         }
+         out.push_back(f.server(response(299)));
+         out.push_back(f.client(request("GET", "/k7")));
+         out.push_back(f.server(response(207)));
+         return out;
+       },
+       {{PODLENS_METHOD_GET, "/k1", 201},
+        {PODLENS_METHOD_GET, "/k2", 202},
+        {PODLENS_METHOD_GET, "/k3", 203},
+        {PODLENS_METHOD_GET, "/k4", 204},
+        {PODLENS_METHOD_GET, "/k5", 205},
+        {PODLENS_METHOD_GET, "/k6", 206},
+        {PODLENS_METHOD_GET, "/k7", 207}},
+       {{PODLENS_LOSS_UNMATCHED_RESPONSE, 1}}},
+
       {"RST with discarded and admitted requests waiting counts each loss once",
        [](TcpFlow& f) {
          std::string six;
