@@ -14,22 +14,28 @@
 #   no_event   the response matched, no event reserved (nothing for the controller either)
 #   no_parse   the packet decoded and filtered, its state looked up, its stream taken and
 #              released, nothing parsed
+#   spin       no_parse, and about 300 ns per packet of clock reads in the parse's place (its
+#              run time at this maximum): the cost of run time alone, without the parse's
+#              code and data in the caches
 #   NAME       with --object NAME=PATH: another build's podlens_tc.bpf.o (a change against
 #              this build, say: git worktree add /tmp/base HEAD~1, build it, then
 #              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); its maps must be laid out
 #              as this build's, since it runs on the node's own
 # --one-cpu: the server pod's processes and the client on the last CPU (default: free), so a
 # request and its response run on one CPU and no cache line moves between CPUs.
+# --builds A,B,...: only these builds (this,base with --object base=PATH: a change against
+# the build before it, twice the rounds in the same time).
 # Prints one line per run (selected ÷ unselected requests/s over the run's cycles) and, per
 # build, the median over rounds with the lowest and highest. Figures, never assertions.
 #   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]
-#                             [--smoke]                                             (root)
+#                             [--builds A,B,...] [--smoke]                          (root)
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=3 CYCLES=60 PHASE_MS=200 WARMUP=0.5
-BUILDS=(this again no_clock no_event no_parse)
+BUILDS=(this again no_clock no_event no_parse spin)
 declare -A OBJECTS=()  # --object NAME=PATH
 ON_CPU=()  # --one-cpu: taskset for the client
+ONLY=""    # --builds: a comma-separated subset of BUILDS
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift ;;
@@ -38,13 +44,21 @@ while [ $# -gt 0 ]; do
         || { echo "--object takes NAME=PATH, NAME not a build already" >&2; exit 2; }
       OBJECTS[${2%%=*}]=$(realpath "${2#*=}"); BUILDS+=("${2%%=*}"); shift ;;
     --one-cpu) ON_CPU=(taskset -c "$(($(nproc) - 1))") ;;
+    --builds) ONLY=$2; shift ;;
     --smoke) ROUNDS=1 CYCLES=2 PHASE_MS=50 WARMUP=0.1 ;;
     *) echo "usage: $0 [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]" \
-         "[--smoke]" >&2
+         "[--builds A,B,...] [--smoke]" >&2
        exit 2 ;;
   esac
   shift
 done
+if [ -n "$ONLY" ]; then
+  IFS=, read -r -a wanted <<<"$ONLY"
+  for build in "${wanted[@]}"; do
+    [[ " ${BUILDS[*]} " == *" $build "* ]] || { echo "--builds: no build $build" >&2; exit 2; }
+  done
+  BUILDS=("${wanted[@]}")
+fi
 
 # shellcheck source=../e2e/local/lib.sh
 source "$BENCH_DIR/../e2e/local/lib.sh"
@@ -55,7 +69,7 @@ trap 'exit 130' INT TERM
 object() {
   case $1 in
     again) echo "$PL_BUILD/bpf/podlens_tc.bpf.o" ;;
-    no_clock | no_event | no_parse) echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
+    no_clock | no_event | no_parse | spin) echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
     *) echo "${OBJECTS[$1]}" ;;
   esac
 }

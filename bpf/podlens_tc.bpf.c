@@ -116,6 +116,19 @@ static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_
   }
 }
 
+#ifdef PODLENS_LEDGER_SPIN_NS
+/* Spends about ns of CPU time on clock reads: a known cost, no data or code of the parse's
+ * (a ledger build only: what a nanosecond of program run time costs the maximum). */
+static __always_inline void ledger__spin(__u64 ns) {
+  __u64 until = bpf_ktime_get_ns() + ns;
+  for (int i = 0; i < 1024; i++) {
+    if (bpf_ktime_get_ns() >= until) {
+      break;
+    }
+  }
+}
+#endif
+
 static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   struct tcp_segment seg;
   if (decode_segment(skb, &seg) < 0) {
@@ -160,6 +173,9 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     return TC_ACT_UNSPEC;
   }
 #ifdef PODLENS_LEDGER_NO_PARSE /* a ledger build (bench/dataplane_ledger.sh) only */
+#ifdef PODLENS_LEDGER_SPIN_NS
+  ledger__spin(PODLENS_LEDGER_SPIN_NS);
+#endif
   stream__release(s);
   return TC_ACT_UNSPEC;
 #endif
