@@ -60,15 +60,13 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
   if (!scratch) {
     return -1;
   }
-  /* Only the fields around the FIFO are ever written here, and slot 0's number: the slots
-   * stay as the zeroed per-CPU map made them, but for that number, which must not be the
-   * first answered (0, tail's start) before request 0 is committed (pending__answered). */
+  /* Only the fields around the FIFO are ever written here: its slots stay as the zeroed
+   * per-CPU map made them (their numbers must start at 0, see pending__drop_all). */
   struct podlens_conn_state *fresh = &scratch->fresh_conn;
   __builtin_memset(fresh, 0, __builtin_offsetof(struct podlens_conn_state, pending));
   __builtin_memset(&fresh->resp, 0,
                    __builtin_offsetof(struct podlens_conn_state, discarded) -
                        __builtin_offsetof(struct podlens_conn_state, resp));
-  fresh->pending[0].number = ~0u; /* not 0, nor any slot's own number (pending__drop_all) */
   fresh->direction = sel->direction;
   fresh->capture_flags = sel->capture_flags;
   fresh->policy_id = sel->policy_id;

@@ -83,16 +83,14 @@ pending__oldest(struct podlens_conn_state *conn) {
   return &conn->pending[conn->tail & (PODLENS_PENDING_MAX - 1)];
 }
 
-/* The oldest waiting request, or NULL when there is none or it was discarded on overflow:
- * either way the slot does not hold its number, which the request side writes last, when
- * the request's headers end (see struct podlens_conn_state). Response side only. */
+/* The oldest waiting request, or NULL when there is none or it was discarded on overflow
+ * (its number is not in the slot: the slot still holds an earlier request). */
 static __always_inline struct podlens_pending_request *
 pending__answered(struct podlens_conn_state *conn) {
   struct podlens_pending_request *req = pending__oldest(conn);
-  if (*(volatile __u32 *)&req->number != conn->tail) {
+  if (conn->head == conn->tail || req->number != conn->tail) {
     return NULL;
   }
-  barrier(); /* the slot's fields are read after its number (x86 keeps loads in order) */
   return req;
 }
 
@@ -113,7 +111,7 @@ __noinline int pending__drop_all(struct podlens_conn_state *conn) {
   for (__u32 k = 0; k < PODLENS_PENDING_MAX; k++) {
     __u32 number = conn->pending[k].number;
     /* In flight: number - tail < waiting, and the slot is the number's own (untouched
-     * slots hold 0, slot 0 ~0: never their own). Sign bits of 64-bit differences instead of compares: BPF has no
+     * slots hold 0). Sign bits of 64-bit differences instead of compares: BPF has no
      * set-on-condition, and a branch per compare would be 256 paths for the verifier. */
     __u64 in_flight = ((__u64)(__u32)(number - conn->tail) - waiting) >> 63;
     __u64 own_slot = ((__u64)((number ^ k) & (PODLENS_PENDING_MAX - 1)) - 1) >> 63;
@@ -175,14 +173,12 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
     return;
   }
   s->line_state = PODLENS_LINE_METHOD;
-  if (conn->head - conn->tail_seen >= PODLENS_PENDING_MAX) {
-    conn->tail_seen = *(volatile __u32 *)&conn->tail; /* looks full: read the real one */
-    if (conn->head - conn->tail_seen >= PODLENS_PENDING_MAX) {
-      loss__count(PODLENS_LOSS_PIPELINE_OVERFLOW);
-      s->message_flags |= PODLENS_MSG_DISCARD;
-    }
+  if (conn->head - conn->tail >= PODLENS_PENDING_MAX) {
+    loss__count(PODLENS_LOSS_PIPELINE_OVERFLOW);
+    s->message_flags |= PODLENS_MSG_DISCARD;
   }
   struct podlens_pending_request *slot = pending__writing(conn, s);
+  slot->number = conn->head; /* the number it will have once its headers end */
   slot->start_ns = cursor__now(cur);
   slot->method = PODLENS_METHOD_UNKNOWN;
   slot->flags = 0;
@@ -222,13 +218,13 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
   if (!conn || !s || !cur) {
     return 0;
   }
+  if (conn->head == conn->tail) {
+    loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
+    return 0;
+  }
   struct podlens_pending_request *req = pending__answered(conn);
   if (!req) {
-    if (conn->head == conn->tail) {
-      loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
-    } else {
-      conn->tail++; /* answers a request discarded on overflow, counted when it came */
-    }
+    conn->tail++; /* answers a request discarded on overflow, counted when it came */
     return 0;
   }
 #ifdef PODLENS_LEDGER_NO_EVENT /* a ledger build (bench/dataplane_ledger.sh) only */
@@ -278,9 +274,6 @@ static __always_inline void message__chunked_body(struct podlens_stream_state *s
  * it is recognised and dropped instead of being paired with a later request. */
 static __always_inline void message__request_headers_end(struct podlens_conn_state *conn,
                                                          struct podlens_stream_state *s) {
-  struct podlens_pending_request *slot = pending__writing(conn, s);
-  barrier(); /* the number goes last: it tells the response side the slot is whole */
-  *(volatile __u32 *)&slot->number = conn->head;
   conn->head++;
   if (s->message_flags & PODLENS_MSG_CHUNKED) {
     message__chunked_body(s);

@@ -332,8 +332,9 @@ std::vector<ParserCase> parserCases() {
         {PODLENS_METHOD_GET, "/r8", 208}},
        {{PODLENS_LOSS_PIPELINE_OVERFLOW, 2}}},
 
-      // A response reads its request's slot, not head: these check that a slot tells a
-      // request still waiting from one never committed.
+      // A response pairs only with a committed request still waiting: not with an empty FIFO
+      // on a new connection, a request whose headers are still coming, or a slot whose
+      // request was answered earlier.
       {"a response before any request on a new connection is unmatched; the first pairs",
        [](TcpFlow& f) {
          return std::vector<Segment>{f.server(response(200)), f.client(request("GET", "/first")),

@@ -256,11 +256,8 @@ struct podlens_pending_request {
   __u8 method;    /* enum podlens_http_method */
   __u8 flags;     /* enum podlens_event_flags bits gathered while parsing */
   __u16 path_len; /* host: bytes used in path */
-  __u32 number;   /* host: the request's number on the connection (conn head), written when
-                     its headers end, after every other field: the response side takes a
-                     slot whose number is the one answered (tail) as committed, without
-                     reading head; any other number: nothing waits, or the request answered
-                     was discarded on overflow */
+  __u32 number;   /* host: the request's number on the connection (conn head when it began);
+                     a slot whose number is not the one answered held a discarded request */
   __u8 path[PODLENS_PATH_MAX];
 };
 
@@ -278,11 +275,6 @@ struct podlens_pending_request {
  *     on FIFO overflow), between it and the next entry of the map.
  * head and tail count every request, also those discarded on FIFO overflow (they are parsed
  * into the slot `discarded`), so each response is matched to the right request number.
- * Neither side reads the other's counter on its common path: a response reads its slot's
- * number instead of head, a request its copy tail_seen instead of tail. head sits in the
- * request stream's line and tail in the response stream's, each beside the busy flag that
- * an atomic exchange takes at every packet, so a read from the other CPU cost that
- * exchange a wait for the line to come back.
  */
 struct podlens_conn_state {
   __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
@@ -296,8 +288,7 @@ struct podlens_conn_state {
   __u8 pad1[56];      /* keeps the selection's cache line free of the request stream */
   struct podlens_stream_state req;
   __u32 head; /* host: requests committed (request side), discarded ones included */
-  __u32 tail_seen; /* host: tail as the request side last read it (tail_seen <= tail): it
-                      reads tail only when the FIFO looks full by this copy */
+  __u32 pad2;
   struct podlens_pending_request pending[PODLENS_PENDING_MAX];
   struct podlens_stream_state resp;
   __u32 tail; /* host: requests answered or dropped (response side) */
