@@ -24,7 +24,7 @@
 # --one-cpu: the server pod's processes and the client on the last CPU (default: free), so a
 # request and its response run on one CPU and no cache line moves between CPUs.
 # --builds A,B,...: only these builds (this,base with --object base=PATH: a change against
-# the build before it, twice the rounds in the same time).
+# the build before it, three times the rounds in the same time).
 # Prints one line per run (selected ÷ unselected requests/s over the run's cycles) and, per
 # build, the median over rounds with the lowest and highest. Figures, never assertions.
 #   bench/dataplane_ledger.sh [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]
