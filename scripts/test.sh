@@ -33,3 +33,4 @@ bench/sidecar_bench.sh --smoke
 bench/dataplane_ab.sh build build --smoke  # A/A: the same build both ways
 bench/dataplane_ab.sh build build --in-node --smoke
 bench/dataplane_ledger.sh --smoke
+bench/replay_ab.sh build/bench/bpf_packet_bench build/bench/bpf_packet_bench --smoke  # A/A
