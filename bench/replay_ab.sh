@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A data-plane change against the build before it, in the replay, to a few ns: two builds of
+# A data-plane change against the build before it, in the replay, to about 10 ns: two builds of
 # bpf_packet_bench (each embeds its own podlens_tc) take turns, in an order alternated from
 # round to round, each timing N transactions of every kind a keep-alive connection sees
 # (--ab-sample: a curl-like request and a 6-line response; a minimal request and an nginx page
@@ -15,7 +15,8 @@
 #   bench/replay_ab.sh /tmp/base/build/bench/bpf_packet_bench build/bench/bpf_packet_bench
 # --smoke: 2 rounds of 2,000 runs. Figures, never assertions.
 set -euo pipefail
-[ $# -ge 2 ] || { echo "usage: $0 BENCH_A BENCH_B [--rounds N] [--runs N] [--smoke]" >&2; exit 2; }
+usage() { echo "usage: $0 BENCH_A BENCH_B [--rounds N] [--runs N] [--smoke]" >&2; exit 2; }
+[ $# -ge 2 ] || usage
 A=$1 B=$2
 shift 2
 ROUNDS=16 RUNS=100000
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift ;;
     --runs) RUNS=$2; shift ;;
     --smoke) ROUNDS=2 RUNS=2000 ;;
-    *) echo "usage: $0 BENCH_A BENCH_B [--rounds N] [--runs N] [--smoke]" >&2; exit 2 ;;
+    *) usage ;;
   esac
   shift
 done
