@@ -23,8 +23,9 @@
 // Last, what the kernel's BPF run-time statistics (kernel.bpf_stats_enabled) add to every
 // program run: the null program with repeat, statistics held on (BPF_ENABLE_STATS) against
 // off. A node runs without them; sidecar_bench.sh turns them on only where it reads them.
-// Usage: bpf_packet_bench [--smoke | --profile N | --ab-sample N]
-//   --profile N    N curl-like transactions only, for perf (see bench/README.md)
+// Usage: bpf_packet_bench [--smoke | --profile N [page] | --ab-sample N]
+//   --profile N    N curl-like transactions only, for perf (see bench/README.md); page:
+//                  minimal requests answered by nginx pages, the kind a server's CPU pays for
 //   --ab-sample N  N transactions of each kind, trimmed means on one line (bench/replay_ab.sh)
 #include <algorithm>
 #include <cstdio>
@@ -231,8 +232,10 @@ int main(int argc, char** argv) {
     h.select(8080, PODLENS_DIR_INBOUND);
     size_t events = 0;
     std::vector<uint32_t> requests, responses;
-    timeTransactions(h, 50001, kRequest, kResponse, std::atoi(argv[2]), &requests, &responses,
-                     &events);
+    bool page = argc > 3 && std::strcmp(argv[3], "page") == 0;
+    timeTransactions(h, 50001, page ? kMinimalRequest : kRequest,
+                     page ? kPageResponse : kResponse, std::atoi(argv[2]), &requests,
+                     &responses, &events);
     std::printf("request %.0f ns, response %.0f ns (raw), %zu events\n", median(requests),
                 median(responses), events);
     return 0;

@@ -17,6 +17,11 @@
 #   spin       no_parse, and about 300 ns per packet of clock reads in the parse's place (its
 #              run time at this maximum): the cost of run time alone, without the parse's
 #              code and data in the caches
+# and, only when named in --builds:
+#   spin_request, spin_response
+#              no_parse, and about 600 ns of clock reads on one side's packets only: which
+#              CPU's time the maximum pays for (requests run on the client's sends, responses
+#              on the server's)
 #   NAME       with --object NAME=PATH: another build's podlens_tc.bpf.o (a change against
 #              this build, say: git worktree add /tmp/base HEAD~1, build it, then
 #              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); its maps must be laid out
@@ -33,6 +38,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=3 CYCLES=60 PHASE_MS=200 WARMUP=0.5
 BUILDS=(this again no_clock no_event no_parse spin)
+EXTRA_BUILDS=(spin_request spin_response)  # only when named in --builds
 declare -A OBJECTS=()  # --object NAME=PATH
 ON_CPU=()  # --one-cpu: taskset for the client
 ONLY=""    # --builds: a comma-separated subset of BUILDS
@@ -55,7 +61,8 @@ done
 if [ -n "$ONLY" ]; then
   IFS=, read -r -a wanted <<<"$ONLY"
   for build in "${wanted[@]}"; do
-    [[ " ${BUILDS[*]} " == *" $build "* ]] || { echo "--builds: no build $build" >&2; exit 2; }
+    [[ " ${BUILDS[*]} ${EXTRA_BUILDS[*]} " == *" $build "* ]] \
+      || { echo "--builds: no build $build" >&2; exit 2; }
   done
   BUILDS=("${wanted[@]}")
 fi
@@ -69,7 +76,8 @@ trap 'exit 130' INT TERM
 object() {
   case $1 in
     again) echo "$PL_BUILD/bpf/podlens_tc.bpf.o" ;;
-    no_clock | no_event | no_parse | spin) echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
+    no_clock | no_event | no_parse | spin | spin_request | spin_response)
+      echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
     *) echo "${OBJECTS[$1]}" ;;
   esac
 }

@@ -174,7 +174,10 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
 #ifdef PODLENS_LEDGER_NO_PARSE /* a ledger build (bench/dataplane_ledger.sh) only */
 #ifdef PODLENS_LEDGER_SPIN_NS
-  ledger__spin(PODLENS_LEDGER_SPIN_NS);
+#ifdef PODLENS_LEDGER_SPIN_ON_REQUEST /* 1: request packets only, 0: response packets only */
+  if (cur.is_request == PODLENS_LEDGER_SPIN_ON_REQUEST)
+#endif
+    ledger__spin(PODLENS_LEDGER_SPIN_NS);
 #endif
   stream__release(s);
   return TC_ACT_UNSPEC;
