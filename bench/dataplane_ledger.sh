@@ -18,6 +18,7 @@
 #              run time at this maximum): the cost of run time alone, without the parse's
 #              code and data in the caches
 # and, only when named in --builds:
+#   no_memo    no response header memo (every response block parsed line by line)
 #   spin_request, spin_response
 #              no_parse, and about 600 ns of clock reads on one side's packets only: which
 #              CPU's time the maximum pays for (requests run on the client's sends, responses
@@ -38,7 +39,7 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=3 CYCLES=60 PHASE_MS=200 WARMUP=0.5
 BUILDS=(this again no_clock no_event no_parse spin)
-EXTRA_BUILDS=(spin_request spin_response)  # only when named in --builds
+EXTRA_BUILDS=(no_memo spin_request spin_response)  # only when named in --builds
 declare -A OBJECTS=()  # --object NAME=PATH
 ON_CPU=()  # --one-cpu: taskset for the client
 ONLY=""    # --builds: a comma-separated subset of BUILDS
@@ -76,7 +77,7 @@ trap 'exit 130' INT TERM
 object() {
   case $1 in
     again) echo "$PL_BUILD/bpf/podlens_tc.bpf.o" ;;
-    no_clock | no_event | no_parse | spin | spin_request | spin_response)
+    no_clock | no_event | no_parse | no_memo | spin | spin_request | spin_response)
       echo "$PL_BUILD/bench/ledger_$1.bpf.o" ;;
     *) echo "${OBJECTS[$1]}" ;;
   esac

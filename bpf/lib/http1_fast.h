@@ -378,9 +378,10 @@ static __always_inline void fast__known_header(struct podlens_conn_state *conn,
 }
 
 /* What fast__header_line() tells its caller after taking a line. */
-#define FAST_LINE_LEFT (-1) /* not taken: the byte machine decides */
-#define FAST_LINE_NEXT 0    /* taken; the stream expects the next header line */
-#define FAST_LINE_LAST 1    /* taken; the header block ended or the framing was lost */
+#define FAST_LINE_LEFT (-1)   /* not taken: the byte machine decides */
+#define FAST_LINE_NEXT 0      /* taken; the stream expects the next header line */
+#define FAST_LINE_LAST 1      /* taken; the header block ended or the framing was lost */
+#define FAST_LINE_SKIPPED 2   /* taken, a line nobody needs; the next header line expected */
 
 /*
  * A header line [i, end), no control byte in it, that starts where the stream expects a
@@ -407,7 +408,7 @@ static __always_inline int fast__header_line(struct podlens_conn_state *conn,
   __u32 value_from = 0;
   __u32 kind = fast__header_kind(win, i, end - i, &value_from);
   if (kind == PODLENS_LINE_SKIP) {
-    return FAST_LINE_NEXT;
+    return FAST_LINE_SKIPPED;
   }
   fast__known_header(conn, s, cur, win, kind, value_from, end);
   return s->phase == PODLENS_PHASE_HEADERS ? FAST_LINE_NEXT : FAST_LINE_LAST;
@@ -425,6 +426,135 @@ static __always_inline int fast__at_header_start(const struct podlens_stream_sta
  * start of a header line? */
 static __always_inline int fast__at_line_start(const struct podlens_stream_state *s) {
   return s->phase == PODLENS_PHASE_IDLE || fast__at_header_start(s);
+}
+
+/*
+ * Repeated header blocks. A server answers a keep-alive connection with the same header
+ * lines, response after response; what changes (a Date, the seconds of a time) lies inside
+ * lines nobody needs. A response stream keeps the last block the fast path took whole from
+ * its status line to its blank line (struct podlens_header_memo), and a block whose bytes
+ * are the memo's, except in words inside such lines and without a control byte, is taken by
+ * one compare: the byte machine would leave the stream exactly as it did the memo's block.
+ * A memo is written from a connection's second response on: a connection with one response
+ * never has a repeat to take.
+ */
+
+/* The words [from, to) of a block (byte offsets from its start) lies wholly inside. */
+static __always_inline __u32 memo__words_inside(__u32 from, __u32 to) {
+  __u32 first = (from + 7) / 8, last = to / 8;
+  if (last <= first || last > PODLENS_MEMO_BYTES / 8) {
+    return 0;
+  }
+  return (__u32)(((1ULL << last) - 1) & ~((1ULL << first) - 1));
+}
+
+/* Word w of the memo's block (an index the verifier sees inside it). */
+static __always_inline __u64 memo__word(const struct podlens_header_memo *m, __u32 w) {
+  return *(const __u64 *)(m->bytes + 8 * (w & (PODLENS_MEMO_BYTES / 8 - 1)));
+}
+
+/* Does the block at window index i (n bytes loaded) repeat the memo? */
+static __always_inline int memo__repeats(const struct podlens_header_memo *m,
+                                         const struct podlens_window *win, __u32 i, __u32 n) {
+  __u32 len = m->len;
+  if (len == 0 || len > PODLENS_MEMO_BYTES || n - i < len) {
+    return 0;
+  }
+  /* Whole words, no branch each: a change outside the free words marks the block as no
+   * repeat; a change inside one is gathered, and its words are looked at after the loop (a
+   * control byte there could end a line). Then the last, partial word. */
+  __u32 whole = len / 8;
+  __u64 free_left = m->free_words;
+  __u64 changed = 0, changed_free = 0;
+#pragma clang loop unroll(disable)
+  for (__u32 w = 0; w < PODLENS_MEMO_BYTES / 8; w++) {
+    if (w >= whole) {
+      break;
+    }
+    __u64 diff = win__word(win, i + 8 * w) ^ memo__word(m, w);
+    __u64 fixed = (free_left & 1) - 1; /* all ones for a word that must not change */
+    free_left >>= 1;
+    changed |= diff & fixed;
+    changed_free |= diff & ~fixed;
+  }
+  __u32 rest = len % 8;
+  if (rest) {
+    __u64 x = win__word(win, i + 8 * whole) & MASK_BYTES(rest);
+    changed |= x ^ memo__word(m, whole);
+  }
+  if (changed) {
+    return 0;
+  }
+  if (!changed_free) {
+    return 1;
+  }
+  __u32 free_words = m->free_words;
+#pragma clang loop unroll(disable)
+  for (__u32 w = 0; w < PODLENS_MEMO_BYTES / 8; w++) {
+    if (((free_words >> w) & 1) &&
+        swar__below(win__word(win, i + 8 * w), FAST_CONTROL_BELOW)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Takes a response's header block at window index i when it repeats the memo: the stream
+ * as the memo's block left it at its blank line, then the block's end. Returns 1 when taken.
+ * A global function, verified once, apart from the line loop that calls it. */
+__noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cursor *cur,
+                                struct podlens_window *win, __u32 i, __u32 n) {
+#ifdef PODLENS_LEDGER_NO_MEMO /* a ledger build (bench/dataplane_ledger.sh) only */
+  return 0;
+#endif
+  if (!conn || !cur || !win || cur->is_request || i >= n || n > PODLENS_WINDOW) {
+    return 0;
+  }
+  struct podlens_header_memo *m = &conn->resp_memo;
+  if (!memo__repeats(m, win, i, n)) {
+    return 0;
+  }
+  struct podlens_stream_state *s = &conn->resp;
+  message__start(conn, s, cur);
+  s->phase = PODLENS_PHASE_HEADERS;
+  line__reset_header(s);
+  s->status = m->status;
+  s->message_flags = m->message_flags;
+  s->value = m->value;
+  s->header_bytes = m->header_bytes;
+  cur->off = cur->win_base + i + m->len;
+  http1__header_block_end(conn, cur);
+  return 1;
+}
+
+/* Keeps the response header block from cur->memo_start to window index end, taken whole by
+ * the fast path, and the stream at its blank line, as the memo. A global function. */
+__noinline int http1__memo_keep(struct podlens_conn_state *conn, struct parse_cursor *cur,
+                                struct podlens_window *win, __u32 end) {
+  if (!conn || !cur || !win) {
+    return 0;
+  }
+  struct podlens_header_memo *m = &conn->resp_memo;
+  __u32 start = cur->memo_start;
+  __u32 len = end - start;
+  if (start >= end || len > PODLENS_MEMO_BYTES) {
+    m->len = 0;
+    return 0;
+  }
+#pragma clang loop unroll(disable)
+  for (__u32 w = 0; w < PODLENS_MEMO_BYTES / 8; w++) {
+    if (8 * w >= len) {
+      break;
+    }
+    *(__u64 *)(m->bytes + 8 * w) = win__word(win, start + 8 * w) & MASK_BYTES(len - 8 * w);
+  }
+  m->header_bytes = conn->resp.header_bytes;
+  m->status = conn->resp.status;
+  m->message_flags = conn->resp.message_flags;
+  m->value = conn->resp.value;
+  m->free_words = cur->memo_free;
+  m->len = len;
+  return 0;
 }
 
 /* Header lines one call of http1__fast_lines() takes at most: the verifier walks each. */
@@ -446,9 +576,13 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
   }
   struct podlens_stream_state *s = stream__of(conn, cur);
   __u32 end, lf;
+  cur->memo_start = PODLENS_WINDOW;
+  cur->memo_free = 0;
   if (s->phase == PODLENS_PHASE_IDLE) {
     __u32 i = cur->off - cur->win_base;
-    if (i >= n || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
+    if (i >= n || (!cur->is_request && conn->resp_memo.len &&
+                   http1__memo_take(conn, cur, win, i, n)) ||
+        fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
     int err = cur->is_request ? fast__request_line(conn, cur, win, i, end)
@@ -457,6 +591,9 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
       return 0;
     }
     cur->off = cur->win_base + lf + 1;
+    if (!cur->is_request && conn->tail != 0) {
+      cur->memo_start = i; /* a connection's second response on: see http1__memo_take */
+    }
   }
   if (!fast__at_header_start(s)) {
     return 0;
@@ -466,6 +603,9 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
     if (i >= n || fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
     }
+    if (end == i && cur->memo_start < i) {
+      http1__memo_keep(conn, cur, win, lf + 1);
+    }
     int taken = fast__header_line(conn, s, cur, win, i, end);
     if (taken == FAST_LINE_LEFT) {
       return 0;
@@ -473,6 +613,10 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
     cur->off = cur->win_base + lf + 1;
     if (taken == FAST_LINE_LAST) {
       return 0;
+    }
+    if (taken == FAST_LINE_SKIPPED && cur->memo_start < i) {
+      __u32 start = cur->memo_start;
+      cur->memo_free |= memo__words_inside(i + FAST_NAME_BYTES - start, end - start);
     }
   }
   return 0;

@@ -22,8 +22,11 @@ struct parse_cursor {
   __u32 line_end;      /* window index of the end of the line found last (http1_fast.h) */
   __u32 line_lf;       /* window index of its LF */
   __u32 scan_at;       /* where the last control-byte search stopped (http1_fast.h) */
-  __u32 pad1;
+  __u32 memo_start;    /* window index of a response block that may become the memo, or
+                          PODLENS_WINDOW (http1_fast.h) */
   __u64 scan_hit;      /* and the control bytes of the word there */
+  __u32 memo_free;     /* its free words so far (struct podlens_header_memo) */
+  __u32 pad1;
   struct podlens_conn_key key;
 };
 

@@ -62,6 +62,35 @@ std::string bulkHeaders(int n) {
   return out;
 }
 
+// An nginx-like response: a header block a server repeats on a keep-alive connection, where
+// only the Date's time changes (inside a line nobody needs: a repeat of the response memo).
+std::string serverResponse(const std::string& time, const std::string& body,
+                           int status = 200) {
+  return "HTTP/1.1 " + std::to_string(status) +
+         " OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 06 Dec 2026 " + time +
+         " GMT\r\nContent-Type: text/html\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: keep-alive\r\nAccept-Ranges: bytes\r\n\r\n" + body;
+}
+
+// Request-response pairs on one connection, in order.
+std::vector<Segment> exchanges(TcpFlow& f, const std::vector<std::string>& responses) {
+  std::vector<Segment> out;
+  for (size_t k = 0; k < responses.size(); ++k) {
+    out.push_back(f.client(request("GET", "/r" + std::to_string(k + 1))));
+    out.push_back(f.server(responses[k]));
+  }
+  return out;
+}
+
+// The events of exchanges(): GET /r1, /r2, ... answered with these statuses.
+std::vector<ExpectedEvent> exchangeEvents(const std::vector<uint16_t>& statuses) {
+  std::vector<ExpectedEvent> out;
+  for (size_t k = 0; k < statuses.size(); ++k) {
+    out.push_back({PODLENS_METHOD_GET, "/r" + std::to_string(k + 1), statuses[k]});
+  }
+  return out;
+}
+
 std::vector<Segment> concat(std::vector<std::vector<Segment>> parts) {
   std::vector<Segment> out;
   for (auto& p : parts) {
@@ -779,6 +808,43 @@ std::vector<ParserCase> parserCases() {
         {PODLENS_METHOD_PUT, "/c", 204},
         {PODLENS_METHOD_HEAD, "/d", 200}}},
 
+      // A response stream keeps its last header block taken whole (the memo, from the
+      // second response on) and takes a block that repeats it by one compare: every block
+      // here must still read as the byte machine reads it.
+      {"repeated response blocks: a changed Date, then a changed length frames the new body",
+       [](TcpFlow& f) {
+         return exchanges(f, {serverResponse("18:04:17", "hello"),
+                              serverResponse("18:04:17", "hello"),
+                              serverResponse("18:04:18", "hello"),
+                              serverResponse("18:04:19", "hello world"),
+                              serverResponse("18:04:19", "hi")});
+       },
+       exchangeEvents({200, 200, 200, 200, 200})},
+
+      {"repeated response blocks: a changed status is read",
+       [](TcpFlow& f) {
+         return exchanges(f, {serverResponse("18:04:17", "ok"), serverResponse("18:04:17", "ok"),
+                              serverResponse("18:04:17", "ok", 404),
+                              serverResponse("18:04:17", "ok")});
+       },
+       exchangeEvents({200, 200, 404, 200})},
+
+      {"repeated response blocks: line ends inside a line nobody needs are not a repeat",
+       [](TcpFlow& f) {
+         // The same bytes but 40-71, words inside the X-Pad line past its name, which the
+         // second block turns into two more lines: Transfer-Encoding: chunked wins over the
+         // Content-Length (a repeat of the memo would frame 5 bytes and lose the rest).
+         const std::string status = "HTTP/1.1 200 X\r\n";
+         const std::string padded = status + "X-Pad: " + std::string(49, 'a') + "\r\n";
+         const std::string split = status + "X-Pad: " + std::string(17, 'a') +
+                                   "\r\nTransfer-Encoding: chunked\r\nX:\r\n";
+         const std::string tail = "Content-Length: 5\r\n\r\n";
+         return exchanges(f, {padded + tail + "hello", padded + tail + "hello",
+                              padded + tail + "hello", split + tail + "5\r\nhello\r\n0\r\n\r\n",
+                              padded + tail + "hello"});
+       },
+       exchangeEvents({200, 200, 200, 200, 200})},
+
       {"HTTP/1.0 response until FIN over IPv6, outbound",
        [](TcpFlow& f) {
          return concat({{f.client("GET /old HTTP/1.0\r\n\r\n")},
@@ -863,6 +929,37 @@ TEST_P(ParserTest, EmitsExactEventsAndLosses) {
     uint64_t want = it == c.losses.end() ? 0 : it->second;
     EXPECT_EQ(after[r] - before[r], want) << "loss reason " << lossReasonName(r);
   }
+}
+
+// The memo itself: written at a connection's second response, and not written again by a
+// block that repeats it (a Date changed inside a line nobody needs), so it still holds the
+// second response's Date; a block that does not repeat it replaces it.
+TEST_F(ParserTest, ResponseMemoIsKeptFromTheSecondResponseAndTakesRepeats) {
+  harness_->select(kServerPort, PODLENS_DIR_INBOUND);
+  TcpFlow flow({"10.1.0.21", 39999}, {"10.1.0.10", kServerPort}, true);
+  harness_->runAll({flow.clientSyn(), flow.serverSynAck()});
+  auto memo = [&]() {
+    std::optional<podlens_conn_state> state = harness_->connection(flow);
+    EXPECT_TRUE(state.has_value());
+    const podlens_header_memo& m = state->resp_memo;
+    return std::string(reinterpret_cast<const char*>(m.bytes), m.len);
+  };
+  auto exchange = [&](const std::string& response) {
+    harness_->runAll({flow.client(request("GET", "/m")), flow.server(response)});
+  };
+  auto block = [](const std::string& response) {
+    return response.substr(0, response.find("\r\n\r\n") + 4);
+  };
+
+  exchange(serverResponse("18:04:17", "hello"));
+  EXPECT_EQ(memo(), "") << "a connection's first response keeps no memo";
+  exchange(serverResponse("18:04:17", "hello"));
+  EXPECT_EQ(memo(), block(serverResponse("18:04:17", "hello")));
+  exchange(serverResponse("18:04:59", "hello"));
+  EXPECT_EQ(memo(), block(serverResponse("18:04:17", "hello"))) << "a repeat keeps the memo";
+  exchange(serverResponse("18:04:59", "hello!"));
+  EXPECT_EQ(memo(), block(serverResponse("18:04:59", "hello!")));
+  EXPECT_EQ(harness_->takeEvents().size(), 4u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ParserTest, ::testing::ValuesIn(parserCases()),

@@ -261,6 +261,28 @@ struct podlens_pending_request {
   __u8 path[PODLENS_PATH_MAX];
 };
 
+/* Bytes of a header block a memo holds: the fast path's window (PODLENS_WINDOW). */
+#define PODLENS_MEMO_BYTES 256
+
+/*
+ * The response stream's last header block taken whole by the fast path, and what it left in
+ * the stream at its blank line, so that the next block that repeats it is taken by one
+ * compare (http1_memo.h). Servers answer a connection with the same header lines, whose only
+ * changes (a Date) lie inside lines nobody needs.
+ */
+struct podlens_header_memo {
+  __u16 len;          /* host: bytes of the block, status line to blank line; 0: no memo */
+  __u16 header_bytes; /* host: the stream's header_bytes at the blank line */
+  __u16 status;       /* host: the status code read */
+  __u8 message_flags; /* enum podlens_message_flags at the blank line */
+  __u8 pad0;
+  __u32 free_words;   /* host: bit w: bytes [8w, 8w + 8) lie inside lines nobody needs, past
+                         the bytes that tell a line's name (any change there is taken) */
+  __u32 pad1;
+  __u64 value;        /* host: the number read (Content-Length) */
+  __u8 bytes[PODLENS_MEMO_BYTES]; /* the block, zero past len */
+};
+
 /*
  * podlens_conns value, laid out by writer. The request stream's packets and the response
  * stream's run on the CPUs of the client and of the server, often two: a cache line both
@@ -272,7 +294,8 @@ struct podlens_pending_request {
  *   - the request stream: req, head, and the FIFO slots it fills (the response stream reads
  *     a slot once per response; the path's tail bytes are rarely used);
  *   - the response stream: resp and tail, then the slot of discarded requests (written only
- *     on FIFO overflow), between it and the next entry of the map.
+ *     on FIFO overflow), then the response stream's memo (written when a header block is
+ *     not a repeat), between it and the next entry of the map.
  * head and tail count every request, also those discarded on FIFO overflow (they are parsed
  * into the slot `discarded`), so each response is matched to the right request number.
  */
@@ -294,6 +317,7 @@ struct podlens_conn_state {
   __u32 tail; /* host: requests answered or dropped (response side) */
   __u32 pad3;
   struct podlens_pending_request discarded;
+  struct podlens_header_memo resp_memo; /* response stream only */
 };
 
 /* Facts about a transaction (bit flags of the event). */
