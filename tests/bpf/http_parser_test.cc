@@ -962,6 +962,33 @@ TEST_F(ParserTest, ResponseMemoIsKeptFromTheSecondResponseAndTakesRepeats) {
   EXPECT_EQ(harness_->takeEvents().size(), 4u);
 }
 
+// An event carries its path's bytes and zeros after them: nothing of a longer path that an
+// earlier request left in the same FIFO slot, nor of an earlier event built in the same
+// per-CPU scratch (events go out with PODLENS_EVENT_BYTES of them, the reader fills in zeros).
+TEST_F(ParserTest, EventsCarryTheirPathAndZerosAfterIt) {
+  harness_->select(kServerPort, PODLENS_DIR_INBOUND);
+  TcpFlow flow({"10.1.0.22", 39998}, {"10.1.0.10", kServerPort}, true);
+  harness_->runAll({flow.clientSyn(), flow.serverSynAck()});
+  std::vector<std::string> paths;
+  for (size_t len : {120, 96, 41, 17, 9, 8, 7, 1}) {  // every slot holds a longer one first
+    for (int slot = 0; slot < PODLENS_PENDING_MAX; ++slot) {
+      paths.push_back("/" + std::string(len - 1, static_cast<char>('a' + slot)));
+    }
+  }
+  for (const std::string& path : paths) {
+    harness_->runAll({flow.client(request("GET", path)), flow.server(response(200))});
+  }
+  std::vector<podlens_http_event> events = harness_->takeEvents();
+  ASSERT_EQ(events.size(), paths.size());
+  for (size_t k = 0; k < events.size(); ++k) {
+    const podlens_http_event& e = events[k];
+    EXPECT_EQ(eventPath(e), paths[k].substr(0, PODLENS_PATH_MAX));
+    std::string after(reinterpret_cast<const char*>(e.path) + e.path_len,
+                      PODLENS_PATH_MAX - e.path_len);
+    EXPECT_EQ(after, std::string(after.size(), '\0')) << "event " << k << ": " << paths[k];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Table, ParserTest, ::testing::ValuesIn(parserCases()),
                          [](const ::testing::TestParamInfo<ParserCase>& info) {
                            std::string name;
