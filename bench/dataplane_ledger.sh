@@ -17,7 +17,7 @@
 #   spin       no_parse, and about 300 ns per packet of clock reads in the parse's place (its
 #              run time at this maximum): the cost of run time alone, without the parse's
 #              code and data in the caches
-# and, only when named in --builds:
+# and, only when named in --builds (or with --smoke, which loads and runs every build once):
 #   no_memo    no response header memo (every response block parsed line by line)
 #   spin_request, spin_response
 #              no_parse, and about 600 ns of clock reads on one side's packets only: which
@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
       OBJECTS[${2%%=*}]=$(realpath "${2#*=}"); BUILDS+=("${2%%=*}"); shift ;;
     --one-cpu) ON_CPU=(taskset -c "$(($(nproc) - 1))") ;;
     --builds) ONLY=$2; shift ;;
-    --smoke) ROUNDS=1 CYCLES=2 PHASE_MS=50 WARMUP=0.1 ;;
+    --smoke) ROUNDS=1 CYCLES=2 PHASE_MS=50 WARMUP=0.1 BUILDS+=("${EXTRA_BUILDS[@]}") ;;
     *) echo "usage: $0 [--rounds N] [--cycles N] [--object NAME=PATH]... [--one-cpu]" \
          "[--builds A,B,...] [--smoke]" >&2
        exit 2 ;;
