@@ -267,7 +267,7 @@ struct podlens_pending_request {
 /*
  * The response stream's last header block taken whole by the fast path, and what it left in
  * the stream at its blank line, so that the next block that repeats it is taken by one
- * compare (http1_memo.h). Servers answer a connection with the same header lines, whose only
+ * compare (http1_fast.h). Servers answer a connection with the same header lines, whose only
  * changes (a Date) lie inside lines nobody needs.
  */
 struct podlens_header_memo {
@@ -280,7 +280,7 @@ struct podlens_header_memo {
                          the bytes that tell a line's name (any change there is taken) */
   __u32 pad1;
   __u64 value;        /* host: the number read (Content-Length) */
-  __u8 bytes[PODLENS_MEMO_BYTES]; /* the block, zero past len */
+  __u8 bytes[PODLENS_MEMO_BYTES]; /* the block; its last word zero past len, the rest unread */
 };
 
 /*
