@@ -524,6 +524,10 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   s->header_bytes = m->header_bytes;
   cur->off = cur->win_base + i + m->len;
   http1__header_block_end(conn, cur);
+  if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len &&
+      cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
+    message__body_end(conn, s, cur); /* a page in the same packet: no parse step more */
+  }
   return 1;
 }
 
