@@ -439,7 +439,7 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
  * never has a repeat to take.
  */
 
-/* The words [from, to) of a block (byte offsets from its start) lies wholly inside. */
+/* A bit per word of a block that bytes [from, to) (offsets from its start) hold whole. */
 static __always_inline __u32 memo__words_inside(__u32 from, __u32 to) {
   __u32 first = (from + 7) / 8, last = to / 8;
   if (last <= first || last > PODLENS_MEMO_BYTES / 8) {
@@ -524,9 +524,8 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   s->header_bytes = m->header_bytes;
   cur->off = cur->win_base + i + m->len;
   http1__header_block_end(conn, cur);
-  if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len &&
-      cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
-    message__body_end(conn, s, cur); /* a page in the same packet: no parse step more */
+  if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len) {
+    message__skip_length_body(conn, s, cur); /* a page in the same packet: a step less */
   }
   return 1;
 }

@@ -351,3 +351,13 @@ static __always_inline void message__body_end(struct podlens_conn_state *conn,
   }
   s->phase = PODLENS_PHASE_IDLE;
 }
+
+/* The bytes this skb holds of a body of known length, skipped; its last byte ends the
+ * message. */
+static __always_inline void message__skip_length_body(struct podlens_conn_state *conn,
+                                                      struct podlens_stream_state *s,
+                                                      struct parse_cursor *cur) {
+  if (cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
+    message__body_end(conn, s, cur);
+  }
+}

@@ -22,12 +22,9 @@ __noinline int http1__parse_step(struct __sk_buff *skb, struct podlens_conn_stat
     return 0;
   }
   struct podlens_stream_state *s = stream__of(conn, cur);
-  __u32 avail = cur->payload_len - cur->off;
   switch (s->phase) {
   case PODLENS_PHASE_BODY_LENGTH:
-    if (cursor__skip_body(cur, s, avail)) {
-      message__body_end(conn, s, cur);
-    }
+    message__skip_length_body(conn, s, cur);
     return 1;
   case PODLENS_PHASE_BODY_CHUNKED:
     return http1__chunked_step(skb, conn, cur);
