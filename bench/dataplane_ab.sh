@@ -67,7 +67,7 @@ measure_rates() {
   done
 }
 
-# measure_node: one node from PL_BUILD; prints "rate=R rps=X ns_per_packet=Y" per run.
+# measure_node: one node from PL_BUILD; prints "rate=R rps=X ns_per_packet=Y ..." per run.
 measure_node() {
   node_up
   measure_rates
@@ -101,7 +101,7 @@ shared_map_args() {
 
 # measure_in_node: one node from PL_BUILD (build A); AB_OBJECT_B loaded beside it on the
 # node's maps (those of the same layout); per round the builds take turns in pl_tail. Prints
-# "BUILD rate=R rps=X ns_per_packet=Y round=K" per run.
+# "BUILD rate=R rps=X ns_per_packet=Y ... round=K" per run.
 measure_in_node() {
   node_up
   local pins=$PL_BPFFS/dataplane round build args=()
@@ -130,17 +130,27 @@ measure_in_node() {
   done
 }
 
-measure_run() {  # measure_run CLIENT_CPU RATE (0: closed loop, the maximum)
-  local ns0 runs0 ns1 runs1 result rps
-  read -r ns0 runs0 <<<"$(pl_bpf_run_totals)"
+# measure_run CLIENT_CPU RATE (0: closed loop, the maximum): one run's requests/s and BPF ns
+# per packet, of all the server's packets and of each side's: from_pod, what the server sends
+# (its responses, on its own CPU), to_pod, what it receives (the requests)
+measure_run() {
+  local side ns0 runs0 ns1 runs1 result rps
+  local -A before=() name=([ingress]=from_pod [egress]=to_pod)
+  for side in ingress egress; do before[$side]=$(pl_bpf_run_totals "prog_$side"); done
   result=$(pl_exec client taskset -c "$1" "$AB_RATE_CLIENT" \
     --url "http://$(pl_pod_ip srv):8080/" --rate "$2" --duration "$AB_SECONDS" \
     --warmup "$AB_WARMUP" --connections 16 2>/dev/null | grep '^RESULT ') \
     || pl_die "rate_client failed"
-  read -r ns1 runs1 <<<"$(pl_bpf_run_totals)"
+  local line="" ns=0 runs=0
+  for side in ingress egress; do
+    read -r ns0 runs0 <<<"${before[$side]}"
+    read -r ns1 runs1 <<<"$(pl_bpf_run_totals "prog_$side")"
+    [ "$runs1" -gt "$runs0" ] || pl_die "no program ran on $side: is the pod attached?"
+    ns=$((ns + ns1 - ns0)) runs=$((runs + runs1 - runs0))
+    line+=" ns_${name[$side]}=$(((ns1 - ns0) / (runs1 - runs0)))"
+  done
   rps=$(tr ' ' '\n' <<<"$result" | awk -F= '$1 == "achieved_rps" { print $2 }')
-  [ "$runs1" -gt "$runs0" ] || pl_die "no program ran: is the pod attached?"
-  echo "rate=$2 rps=$rps ns_per_packet=$(((ns1 - ns0) / (runs1 - runs0)))"
+  echo "rate=$2 rps=$rps ns_per_packet=$((ns / runs))$line"
 }
 
 # summary FILE: per build and rate, the median, lowest and highest of the runs
@@ -148,7 +158,7 @@ summary() {
   local build rate key
   for build in A B; do
     for rate in $AB_RATES; do
-      for key in ns_per_packet rps; do
+      for key in ns_per_packet ns_from_pod ns_to_pod rps; do
         awk -v b="$build" -v r="rate=$rate" -v k="$key" '
           $1 == b && $2 == r { for (i = 3; i <= NF; i++) if (index($i, k "=") == 1)
                                  v[++n] = substr($i, length(k) + 2) + 0 }
@@ -173,8 +183,8 @@ paired_summary() {
          for (i = 3; i < NF; i++) {
            split($i, kv, "="); sum[$1, $2, $NF, kv[1]] += kv[2]; n[$1, $2, $NF, kv[1]]++ }
          rates[$2] = 1; rounds[$NF] = 1 }
-       END { split("rps ns_per_packet", keys, " ")
-             for (r in rates) for (k = 1; k <= 2; k++) { m = 0
+       END { nkeys = split("rps ns_per_packet ns_from_pod ns_to_pod", keys, " ")
+             for (r in rates) for (k = 1; k <= nkeys; k++) { m = 0
                for (q in rounds) if (n["A", r, q, keys[k]] && n["B", r, q, keys[k]])
                  v[++m] = (sum["B", r, q, keys[k]] / n["B", r, q, keys[k]]) / \
                           (sum["A", r, q, keys[k]] / n["A", r, q, keys[k]])

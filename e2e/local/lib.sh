@@ -107,12 +107,14 @@ pl_bpf_stats_on() {
   [ "$ready" = ready ] || pl_die "could not turn BPF statistics on"
 }
 
-# pl_bpf_run_totals: "NS RUNS", run_time_ns and run_cnt summed over the node's two pinned entry
-# programs (they count only while statistics are on). awk prints them with %.0f: mawk's %d
-# stops at 2^31, and run_time_ns passes it in seconds.
+# pl_bpf_run_totals [PROG...]: "NS RUNS", run_time_ns and run_cnt summed over the node's pinned
+# entry programs named (default both: prog_ingress, what pods send, and prog_egress, what
+# they receive; they count only while statistics are on). awk prints them with %.0f: mawk's
+# %d stops at 2^31, and run_time_ns passes it in seconds.
 pl_bpf_run_totals() {
   local prog
-  for prog in prog_ingress prog_egress; do
+  [ $# -gt 0 ] || set -- prog_ingress prog_egress
+  for prog in "$@"; do
     bpftool -j prog show pinned "$PL_BPFFS/dataplane/$prog"
     echo
   done | awk '{ if (match($0, /"run_time_ns":[0-9]+/)) ns += substr($0, RSTART + 14, RLENGTH - 14)
