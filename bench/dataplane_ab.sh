@@ -112,7 +112,10 @@ measure_in_node() {
   shared_map_args "$pins" 3>&1 >"$shared"
   mapfile -t args <"$shared"
   rm -f "$shared"
-  bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" >/dev/null \
+  # B's own maps pinned too: a map nothing in user space holds refuses timers (bpf_timer_init
+  # fails with EPERM), and B's event batches would go unbatched
+  bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" \
+    pinmaps "$PL_BPFFS/ab_b_maps" >/dev/null \
     || pl_die "could not load $AB_OBJECT_B on the node's maps"
   for round in $(seq "$AB_ROUNDS"); do
     local order="A B"

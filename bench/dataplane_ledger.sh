@@ -25,8 +25,9 @@
 #              on the server's)
 #   NAME       with --object NAME=PATH: another build's podlens_tc.bpf.o (a change against
 #              this build, say: git worktree add /tmp/base HEAD~1, build it, then
-#              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); its maps must be laid out
-#              as this build's, since it runs on the node's own
+#              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); the maps it declares
+#              must be laid out as this build's, since it runs on the node's own (a map this
+#              build added, it may lack)
 # --one-cpu: the server pod's processes and the client on the last CPU (default: free), so a
 # request and its response run on one CPU and no cache line moves between CPUs.
 # --builds A,B,...: only these builds (this,base with --object base=PATH: a change against
@@ -83,18 +84,25 @@ object() {
   esac
 }
 
+# object_maps OBJECT: the names of the maps a BPF object declares
+object_maps() {
+  llvm-objdump -t "$1" | awk '$4 == ".maps" { print $NF }'
+}
+
 # load_builds: pins the node's podlens_parse as builds/this, loads every other build on the
-# node's maps (same source, same layout) under builds/NAME
+# node's maps (same source, same layout; an older build may lack some) under builds/NAME
 load_builds() {
-  local map build args=()
+  local map pin build args
   mkdir -p "$PL_BPFFS/builds" "$PL_BPFFS/objects"
   bpftool prog pin id "$(pl_tail_slot_id)" "$PL_BPFFS/builds/this" \
     || pl_die "could not pin the node's podlens_parse"
-  for map in "$PL_BPFFS"/dataplane/pl_*; do
-    args+=(map name "${map##*/}" pinned "$map")
-  done
   for build in "${BUILDS[@]}"; do
     [ "$build" != this ] || continue
+    args=()
+    for map in $(object_maps "$(object "$build")"); do
+      pin=$PL_BPFFS/dataplane/$map
+      [ ! -e "$pin" ] || args+=(map name "$map" pinned "$pin")
+    done
     bpftool prog loadall "$(object "$build")" "$PL_BPFFS/objects/$build" type tc "${args[@]}" \
       >/dev/null || pl_die "could not load $(object "$build") on the node's maps" \
       "(cmake --build: ledger_objects; another build's maps must be laid out as this one's)"

@@ -239,4 +239,20 @@ int podlens_ingress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_FROM_P
 SEC("tc")
 int podlens_egress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_TO_POD); }
 
+/* Writes out this CPU's event batch now, for user space that wants the events without
+ * waiting for the batch timer (DataPlane::writeOutEventBatches runs it through
+ * BPF_PROG_TEST_RUN on each CPU holding events). Never attached. */
+SEC("tc")
+int podlens_write_out_events(struct __sk_buff *skb) {
+  struct podlens_event_batch *b = batch__of_this_cpu();
+  if (b) {
+    b->busy = 1;
+    barrier();
+    batch__write_out(b);
+    barrier();
+    b->busy = 0;
+  }
+  return TC_ACT_UNSPEC;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "lib/events.h"
 #include "lib/maps.h"
 
 /* Where one parse run stands in the current skb. Lives on the entry program's stack. */
@@ -235,10 +236,9 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
   conn->tail++;
   return 0;
 #endif
-  struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
-  if (!e) {
-    loss__count(PODLENS_LOSS_RINGBUF_FULL);
-  } else {
+  struct podlens_event_batch *batch;
+  struct podlens_http_event *e = event__open(&batch);
+  if (e) {
     e->request_start_ns = req->start_ns;
     e->response_first_byte_ns = s->message_start_ns;
     e->response_last_byte_ns = cursor__now(cur);
@@ -256,7 +256,7 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
     __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
     __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
     event__copy_path(e, req);
-    bpf_ringbuf_submit(e, events__wakeup_flags());
+    event__close(batch, e);
   }
   conn->tail++;
   return 0;

@@ -41,11 +41,36 @@ struct {
   __type(value, struct podlens_conn_state);
 } pl_conns SEC(".maps");
 
-/* Completed transactions (struct podlens_http_event). Written by BPF, read by user space. */
+/* Completed transactions: records of 1 to PODLENS_EVENT_BATCH_MAX struct podlens_http_event.
+ * Written by BPF, read by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 4 << 20);
 } pl_events SEC(".maps");
+
+/* The events a CPU gathered and has not written to pl_events yet (lib/events.h). */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct podlens_event_batch);
+} pl_event_batch SEC(".maps");
+
+/* CPUs with a batch timer; a CPU numbered above it writes each event on its own. */
+#define PODLENS_EVENT_TIMER_CPUS 1024
+
+/* Each CPU's timer that writes out its batch, at the index of its CPU number (a timer cannot
+ * live in a per-CPU map). BPF only. */
+struct podlens_event_timer {
+  struct bpf_timer timer;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, PODLENS_EVENT_TIMER_CPUS);
+  __type(key, __u32);
+  __type(value, struct podlens_event_timer);
+} pl_event_timers SEC(".maps");
 
 /* Loss counters. Key: enum podlens_loss_reason. Written by BPF, read by user space. */
 struct {
@@ -95,14 +120,13 @@ static __always_inline void loss__add(__u32 reason, __u64 n) {
 
 static __always_inline void loss__count(__u32 reason) { loss__add(reason, 1); }
 
-/* Submit flags for a reserved event: wake the reader when the producer position, this event
- * included, has just passed a multiple of PODLENS_EVENTS_WAKEUP_BYTES. It only grows, so that
- * is one wake-up per that many bytes written whatever the reader does. Two CPUs submitting at
- * once can both miss a multiple; the next one, or the reader's poll timeout, makes up for it. */
-static __always_inline __u64 events__wakeup_flags(void) {
-  __u64 end = bpf_ringbuf_query(&pl_events, BPF_RB_PROD_POS);
-  return end / PODLENS_EVENTS_WAKEUP_BYTES !=
-                 (end - PODLENS_EVENT_RECORD_BYTES) / PODLENS_EVENTS_WAKEUP_BYTES
+/* Submit flags for a record that ends the ring's producer position at end and takes
+ * record_bytes of it: wake the reader when the position has just passed a multiple of
+ * PODLENS_EVENTS_WAKEUP_BYTES. It only grows, so that is one wake-up per that many bytes
+ * written whatever the reader does. Two CPUs writing at once can both miss a multiple; the
+ * next record, or the reader's poll timeout, makes up for it. */
+static __always_inline __u64 events__wakeup_flags(__u64 end, __u64 record_bytes) {
+  return end / PODLENS_EVENTS_WAKEUP_BYTES != (end - record_bytes) / PODLENS_EVENTS_WAKEUP_BYTES
              ? BPF_RB_FORCE_WAKEUP
              : BPF_RB_NO_WAKEUP;
 }

@@ -2,11 +2,13 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "errors.hpp"
@@ -41,6 +43,7 @@ DataPlane::Fds DataPlane::skeletonFds(const podlens_tc* skel) {
   fds.events = bpf_map__fd(skel->maps.pl_events);
   fds.losses = bpf_map__fd(skel->maps.pl_losses);
   fds.tail = bpf_map__fd(skel->maps.pl_tail);
+  fds.eventBatch = bpf_map__fd(skel->maps.pl_event_batch);
   return fds;
 }
 
@@ -83,6 +86,7 @@ int DataPlane::selectorsFd() const { return fds_.selectors; }
 int DataPlane::connsFd() const { return fds_.conns; }
 int DataPlane::eventsFd() const { return fds_.events; }
 int DataPlane::lossesFd() const { return fds_.losses; }
+int DataPlane::eventBatchFd() const { return fds_.eventBatch; }
 int DataPlane::portsFd() const { return fds_.ports; }
 
 Status DataPlane::putSelector(const podlens_selector_key& key,
@@ -182,6 +186,67 @@ Result<LossCounters> DataPlane::readLosses() const {
   return totals;
 }
 
+Result<std::vector<podlens_event_batch>> DataPlane::readEventBatches() const {
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) {
+    return errnoError("counting the possible CPUs", -cpus);
+  }
+  std::vector<podlens_event_batch> batches(static_cast<size_t>(cpus));
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(fds_.eventBatch, &zero, batches.data()) != 0) {
+    return errnoError("reading pl_event_batch", errno);
+  }
+  return batches;
+}
+
+Result<uint64_t> DataPlane::eventsInBatches() const {
+  auto batches = readEventBatches();
+  if (!batches) {
+    return batches.error();
+  }
+  uint64_t waiting = 0;
+  for (const auto& batch : *batches) {
+    waiting += batch.count;
+  }
+  return waiting;
+}
+
+Status DataPlane::writeOutEventBatches() {
+  if (skeleton_ == nullptr) {
+    return Error{"writing out event batches: this data plane was opened from pins, not loaded"};
+  }
+  auto batches = readEventBatches();
+  if (!batches) {
+    return batches.error();
+  }
+  cpu_set_t saved;
+  if (sched_getaffinity(0, sizeof(saved), &saved) != 0) {
+    return errnoError("reading this thread's CPUs", errno);
+  }
+  unsigned char frame[64] = {};  // a TC run needs an Ethernet header's worth of packet
+  Status status = ok();
+  for (size_t cpu = 0; cpu < batches->size() && status; ++cpu) {
+    if ((*batches)[cpu].count == 0) {
+      continue;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    bpf_test_run_opts run{};
+    run.sz = sizeof(run);
+    run.data_in = frame;
+    run.data_size_in = sizeof(frame);
+    if (sched_setaffinity(0, sizeof(one), &one) != 0) {
+      status = errnoError("moving to CPU " + std::to_string(cpu), errno);
+    } else if (bpf_prog_test_run_opts(
+                   bpf_program__fd(skeleton_->progs.podlens_write_out_events), &run) != 0) {
+      status = errnoError("writing out the event batch of CPU " + std::to_string(cpu), errno);
+    }
+  }
+  sched_setaffinity(0, sizeof(saved), &saved);
+  return status;
+}
+
 size_t DataPlane::countConnections() const {
   size_t count = 0;
   podlens_conn_key key{};
@@ -233,38 +298,47 @@ Result<std::unique_ptr<EventReader>> EventReader::open(int ringBufferFd, Handler
 
 EventReader::~EventReader() { ring_buffer__free(ring_); }
 
+// A record is 1 to PODLENS_EVENT_BATCH_MAX events back to back (one CPU's batch).
 int EventReader::onRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<EventReader*>(ctx);
-  if (size < sizeof(podlens_http_event)) {
+  if (size == 0 || size % sizeof(podlens_http_event) != 0 ||
+      size / sizeof(podlens_http_event) > PODLENS_EVENT_BATCH_MAX) {
     ++self->malformed_;
     return 0;
   }
-  podlens_http_event event;
-  std::memcpy(&event, data, sizeof(event));
-  self->handler_(event);
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t at = 0; at < size; at += sizeof(podlens_http_event)) {
+    podlens_http_event event;
+    std::memcpy(&event, bytes + at, sizeof(event));
+    self->handler_(event);
+    ++self->handled_;
+  }
   return 0;
 }
 
 Result<int> EventReader::drain() {
+  handled_ = 0;
   int n = ring_buffer__consume(ring_);
   if (n < 0) {
     return errnoError("consuming the event ring buffer", n);
   }
-  return n;
+  return handled_;
 }
 
 Result<int> EventReader::poll(int timeoutMs) {
+  handled_ = 0;
   int n = ring_buffer__poll(ring_, timeoutMs);
   if (n < 0 && n != -EINTR) {
     return errnoError("polling the event ring buffer", n);
   }
+  int polled = handled_;
   // The kernel wakes readers only once PODLENS_EVENTS_WAKEUP_BYTES are waiting: whatever
   // arrived without a wake-up is taken here, after the timeout.
   auto rest = drain();
   if (!rest) {
     return rest.error();
   }
-  return (n < 0 ? 0 : n) + *rest;
+  return polled + *rest;
 }
 
 }  // namespace podlens

@@ -43,6 +43,8 @@ constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_LRU_HASH, sizeof(podlens_conn
 constexpr MapShape kEvents{"pl_events", BPF_MAP_TYPE_RINGBUF, 0, 0, 0};
 constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};
+constexpr MapShape kEventBatch{"pl_event_batch", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+                               sizeof(podlens_event_batch), 1};
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
                          1};
 
@@ -65,9 +67,17 @@ Result<std::pair<UniqueFd, Info>> openPin(const std::string& path) {
   return std::make_pair(std::move(fd), info);
 }
 
+bool exists(const std::string& path) {
+  struct stat st {};
+  return stat(path.c_str(), &st) == 0;
+}
+
 Result<UniqueFd> openPinnedMap(const std::string& dir, const MapShape& shape) {
   const std::string path = dir + "/" + shape.name;
   auto pin = openPin<bpf_map_info>(path);
+  if (!pin && !exists(path)) {
+    return Error{"no pinned map " + path + kIncompatible, kPinsOfAnotherAbi};
+  }
   if (!pin) {
     return pin.error();
   }
@@ -101,10 +111,6 @@ Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* name,
   return std::move(pin->first);
 }
 
-bool exists(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) == 0;
-}
 
 void removeTree(const std::string& path) {
   std::error_code ec;
@@ -171,6 +177,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
       take(openPinnedMap(dir, kEvents), &fds.events),
       take(openPinnedMap(dir, kLosses), &fds.losses),
       take(openPinnedMap(dir, kTail), &fds.tail),
+      take(openPinnedMap(dir, kEventBatch), &fds.eventBatch),
   };
   for (const auto& step : steps) {
     if (!step) {

@@ -4,9 +4,11 @@
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace podlens::test {
 namespace {
@@ -96,7 +98,23 @@ uint32_t BpfHarness::timeProgram(int progFd, const Segment& segment, uint32_t re
   return duration;
 }
 
+void BpfHarness::writeOutBatches() {
+  orThrow(plane_->writeOutEventBatches(), "writing out the event batches");
+}
+
+void BpfHarness::awaitBatchesWrittenOut() const {
+  // Each CPU's timer writes its batch out PODLENS_EVENT_BATCH_WAIT_NS after its first event.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (orThrow(plane_->eventsInBatches(), "events in batches") != 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("events still in the CPUs' batches 2 s after the last packet");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
 std::vector<podlens_http_event> BpfHarness::takeEvents() {
+  writeOutBatches();
   orThrow(reader_->drain(), "drain");
   std::vector<podlens_http_event> out;
   out.swap(events_);

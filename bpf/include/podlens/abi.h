@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 6
+#define PODLENS_ABI_VERSION 7
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -41,6 +41,18 @@
  * 50,000 requests/s, 40% of it in wake-ups; at 1 MB, 72 ns (docs/data-plane.md).
  */
 #define PODLENS_EVENTS_WAKEUP_BYTES (1024 * 1024)
+
+/*
+ * Events a CPU gathers before it writes them to pl_events as one record: a record holds 1 to
+ * this many struct podlens_http_event back to back (its length says how many). One record
+ * instead of one per event: each reservation in the ring costs a response packet a cache
+ * line written by the reader's CPU, about 80 ns of the response's CPU on real traffic
+ * (docs/data-plane.md, Events).
+ */
+#define PODLENS_EVENT_BATCH_MAX 16
+/* The longest an event waits in its CPU's batch: a timer on that CPU writes out a batch that
+ * did not fill within this time after its first event. */
+#define PODLENS_EVENT_BATCH_WAIT_NS (5 * 1000 * 1000)
 
 /* Address families as the kernel numbers them (AF_INET, AF_INET6), for conn keys and events. */
 #define PODLENS_AF_INET 2
@@ -351,8 +363,26 @@ struct podlens_http_event {
   __u8 path[PODLENS_PATH_MAX];
 };
 
-/* The ring buffer bytes one event takes: the kernel's 8-byte record header
- * (BPF_RINGBUF_HDR_SZ) and the event, rounded up to 8. */
-#define PODLENS_EVENT_RECORD_BYTES ((sizeof(struct podlens_http_event) + 8 + 7) & ~7ull)
+/* Where a CPU's batch timer stands. */
+enum podlens_batch_timer {
+  PODLENS_BATCH_TIMER_NEW = 0,         /* not set up on this CPU yet */
+  PODLENS_BATCH_TIMER_IDLE = 1,        /* set up, not running: the batch is empty */
+  PODLENS_BATCH_TIMER_RUNNING = 2,     /* will write out the batch when it fires */
+  PODLENS_BATCH_TIMER_UNAVAILABLE = 3, /* none (kernel before 6.7): each event on its own */
+};
+
+/* pl_event_batch (per CPU): the events a CPU gathered and has not written to pl_events yet.
+ * Written by BPF; user space reads count to wait for them (a test's drain). */
+struct podlens_event_batch {
+  __u32 count;       /* events in events[0..count) */
+  __u32 busy;        /* 1 while a program adds or writes out: the timer then waits */
+  __u32 timer_state; /* enum podlens_batch_timer */
+  __u32 pad0;
+  struct podlens_http_event events[PODLENS_EVENT_BATCH_MAX];
+};
+
+/* The ring buffer bytes a record of n events takes: the kernel's 8-byte record header
+ * (BPF_RINGBUF_HDR_SZ) and the events, rounded up to 8. */
+#define PODLENS_EVENTS_RECORD_BYTES(n) ((sizeof(struct podlens_http_event) * (n) + 8 + 7) & ~7ull)
 
 #endif /* PODLENS_ABI_H */

@@ -91,6 +91,7 @@ class DataPlane {
   int connsFd() const;
   int eventsFd() const;
   int lossesFd() const;
+  int eventBatchFd() const;
   int portsFd() const;
 
   // Selectors and the port filter in front of them are kept consistent here: every (ifindex,
@@ -105,6 +106,12 @@ class DataPlane {
   Status publishUnpublishedSelectorChange();
   // Loss counters summed over CPUs, indexed by podlens_loss_reason.
   Result<LossCounters> readLosses() const;
+  // Events the CPUs hold in their batches, not yet in pl_events (each batch goes there when
+  // it fills or PODLENS_EVENT_BATCH_WAIT_NS after its first event).
+  Result<uint64_t> eventsInBatches() const;
+  // Writes every CPU's batch out to pl_events now (runs a program on each CPU that holds
+  // events; the calling thread moves between CPUs meanwhile). Loaded data planes only.
+  Status writeOutEventBatches();
   // Number of entries in pl_conns (walks the map; for tests and self-metrics).
   size_t countConnections() const;
   // The state of one connection, if present.
@@ -123,10 +130,12 @@ class DataPlane {
     int events = -1;
     int losses = -1;
     int tail = -1;  // pl_tail: the entry programs' way to podlens_parse
+    int eventBatch = -1;
   };
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);
   Result<std::unique_ptr<podlens_port_filter>> readPortFilter() const;
+  Result<std::vector<podlens_event_batch>> readEventBatches() const;  // one per possible CPU
   Status writePortFilter(podlens_port_filter& filter);  // stamps its bit_layout
   Status publishSelectorChange(std::unique_ptr<podlens_port_filter> filter);
 
@@ -145,14 +154,16 @@ class EventReader {
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
 
-  // Handles every event ready now; returns how many.
+  // Handles every event ready now; returns how many. (A record holds up to
+  // PODLENS_EVENT_BATCH_MAX events; a CPU's batch reaches the ring when it fills or
+  // PODLENS_EVENT_BATCH_WAIT_NS after its first event.)
   Result<int> drain();
   // Waits up to timeoutMs for events, then handles them; returns how many.
   // Events are not announced one by one (see PODLENS_EVENTS_WAKEUP_BYTES): poll() always
   // drains what is there when it returns, so a reader that polls every T ms sees each event
   // within T ms, or at once when a batch is waiting.
   Result<int> poll(int timeoutMs);
-  // Records that were not a whole podlens_http_event (a user-space drop, counted).
+  // Records that were not whole podlens_http_events (a user-space drop, counted).
   uint64_t malformedRecords() const { return malformed_; }
 
  private:
@@ -162,6 +173,7 @@ class EventReader {
   Handler handler_;
   ring_buffer* ring_ = nullptr;
   uint64_t malformed_ = 0;
+  int handled_ = 0;  // events handled by the current drain or poll
 };
 
 }  // namespace podlens

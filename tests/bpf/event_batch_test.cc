@@ -1,0 +1,128 @@
+// Events reach the ring a CPU's batch at a time (bpf/lib/events.h): a full batch as one
+// record, a batch that does not fill when its CPU's timer fires.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "support/bpf_harness.hpp"
+#include "support/require_root.hpp"
+#include "support/ring_watch.hpp"
+
+namespace podlens::test {
+namespace {
+
+const char* kRequest = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+const char* kResponse = "HTTP/1.1 204 No Content\r\n\r\n";
+
+struct BatchTest : ::testing::Test {
+  void SetUp() override {
+    PODLENS_REQUIRE_ROOT();
+    harness.emplace();
+    harness->select(8080, PODLENS_DIR_INBOUND);
+    harness->runAll({flow.clientSyn(), flow.serverSynAck()});
+    written.emplace(harness->plane().eventsFd());
+    ASSERT_TRUE(written->ok());
+  }
+  void transaction() { harness->runAll({flow.client(kRequest), flow.server(kResponse)}); }
+  // Whether the runs since start took so long that the batch timer may have fired.
+  static bool timerMayHaveFired(std::chrono::steady_clock::time_point start) {
+    return std::chrono::steady_clock::now() - start >=
+           std::chrono::nanoseconds(PODLENS_EVENT_BATCH_WAIT_NS / 2);
+  }
+
+  TcpFlow flow{{"10.6.0.2", 43000}, {"10.6.0.1", 8080}, true};
+  std::optional<BpfHarness> harness;
+  std::optional<ProducerPosition> written;
+};
+
+TEST_F(BatchTest, AFullBatchGoesToTheRingAsOneRecord) {
+  StayOnThisCpu stay;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i < PODLENS_EVENT_BATCH_MAX; ++i) {
+    transaction();
+  }
+  uint64_t beforeTheLast = written->bytes();
+  transaction();
+  uint64_t afterTheLast = written->bytes();
+  if (timerMayHaveFired(start)) {
+    GTEST_SKIP() << "the machine stalled for half the batch wait: the timer may have fired";
+  }
+  EXPECT_EQ(beforeTheLast, 0u) << "an event went to the ring before its batch filled";
+  EXPECT_EQ(afterTheLast, PODLENS_EVENTS_RECORD_BYTES(PODLENS_EVENT_BATCH_MAX));
+  auto events = harness->takeEvents();
+  ASSERT_EQ(events.size(), static_cast<size_t>(PODLENS_EVENT_BATCH_MAX));
+  for (const auto& e : events) {
+    EXPECT_EQ(e.status, 204);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(e.path), e.path_len), "/b");
+  }
+}
+
+TEST_F(BatchTest, TheTimerWritesOutABatchThatDoesNotFill) {
+  StayOnThisCpu stay;
+  auto start = std::chrono::steady_clock::now();
+  transaction();
+  transaction();
+  uint64_t atOnce = written->bytes();
+  bool mayHaveFired = timerMayHaveFired(start);
+  harness->awaitBatchesWrittenOut();  // no packet, no write-out asked for: only the timer
+  if (!mayHaveFired) {
+    EXPECT_EQ(atOnce, 0u) << "the events did not wait in their batch";
+  }
+  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(2));
+  EXPECT_EQ(harness->takeEvents().size(), 2u);
+  // The timer runs again for the next batch.
+  transaction();
+  harness->awaitBatchesWrittenOut();
+  EXPECT_EQ(harness->takeEvents().size(), 1u);
+  EXPECT_EQ(harness->losses()[PODLENS_LOSS_RINGBUF_FULL], 0u);
+}
+
+TEST_F(BatchTest, WritingOutEmptiesTheBatchOfEveryCpu) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 2; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) {
+      cpus.push_back(cpu);
+    }
+  }
+  if (cpus.size() < 2) {
+    GTEST_SKIP() << "one CPU";
+  }
+  for (int cpu : cpus) {
+    StayOnThisCpu stay(cpu);
+    transaction();
+  }
+  EXPECT_EQ(harness->plane().eventsInBatches().value(), 2u);
+  harness->writeOutBatches();
+  EXPECT_EQ(harness->plane().eventsInBatches().value(), 0u);
+  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(1));
+  EXPECT_EQ(harness->takeEvents().size(), 2u);
+}
+
+// A CPU without a batch timer (a kernel before 6.7 refuses BPF_F_TIMER_CPU_PIN; the state is
+// set here as such a CPU's would be) writes each event to the ring as its own record, at once.
+TEST_F(BatchTest, WithoutATimerEachEventIsItsOwnRecord) {
+  std::vector<podlens_event_batch> batches(static_cast<size_t>(libbpf_num_possible_cpus()));
+  for (auto& batch : batches) {
+    batch.timer_state = PODLENS_BATCH_TIMER_UNAVAILABLE;
+  }
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_update_elem(harness->plane().eventBatchFd(), &zero, batches.data(), 0), 0);
+  transaction();
+  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(1));
+  transaction();
+  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(1));
+  EXPECT_EQ(harness->plane().eventsInBatches().value(), 0u);
+  auto events = harness->takeEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].status, 204);
+}
+
+}  // namespace
+}  // namespace podlens::test
