@@ -111,7 +111,6 @@ Result<UniqueFd> openPinnedProgram(const std::string& dir, const char* name,
   return std::move(pin->first);
 }
 
-
 void removeTree(const std::string& path) {
   std::error_code ec;
   std::filesystem::remove_all(path, ec);
