@@ -5,8 +5,8 @@
 # maximum, on one CPU. BPF_PROG_TEST_RUN replays one packet with hot caches; this shows what
 # a change costs where the network stack runs between packets (instruction and data caches),
 # and pairs the builds so that drift on the machine hits both alike.
-#   bench/dataplane_ab.sh BUILD_A BUILD_B [--in-node] [--split-cpus] [--rounds N] [--runs N]
-#                         [--seconds S] [--rate R] [--smoke]                         (root)
+#   bench/dataplane_ab.sh BUILD_A BUILD_B [--in-node] [--split-cpus] [--new-connection]
+#                         [--rounds N] [--runs N] [--seconds S] [--rate R] [--smoke]  (root)
 # Each round brings up a local node (e2e/local/lib.sh) from BUILD_A, measures, tears it down,
 # then the same from BUILD_B. A build directory needs podlens-controller and podlens-cni;
 # rate_client, bpf_stats_hold and cnitool are the same for both (from BUILD_B, else BUILD_A),
@@ -22,6 +22,7 @@
 # connection state, say) is B's own; its turns then start without the connections' state
 # (each run opens new connections anyway). Adds, per rate, the median over rounds of B / A
 # with its 95% interval.
+# --new-connection: a connection per request (rate_client --new-connection; default keep-alive).
 # --split-cpus: the client on CPU 0, the server on the last one (default: both on the last).
 # A request and its response then run on two CPUs, and the connection state's cache lines
 # move between them, as on a node where a client and a server pod talk.
@@ -32,8 +33,8 @@ set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
-  echo "usage: $0 BUILD_A BUILD_B [--in-node] [--split-cpus] [--rounds N] [--runs N]" \
-    "[--seconds S] [--rate R] [--smoke]" >&2
+  echo "usage: $0 BUILD_A BUILD_B [--in-node] [--split-cpus] [--new-connection]" \
+    "[--rounds N] [--runs N] [--seconds S] [--rate R] [--smoke]" >&2
   exit 2
 }
 
@@ -142,7 +143,8 @@ measure_run() {
   for side in ingress egress; do before[$side]=$(pl_bpf_run_totals "prog_$side"); done
   result=$(pl_exec client taskset -c "$1" "$AB_RATE_CLIENT" \
     --url "http://$(pl_pod_ip srv):8080/" --rate "$2" --duration "$AB_SECONDS" \
-    --warmup "$AB_WARMUP" --connections 16 2>/dev/null | grep '^RESULT ') \
+    --warmup "$AB_WARMUP" --connections 16 ${AB_NEW_CONNECTION:+--new-connection} 2>/dev/null \
+    | grep '^RESULT ') \
     || pl_die "rate_client failed"
   local line="" ns=0 runs=0
   for side in ingress egress; do
@@ -218,12 +220,14 @@ tool_path() {  # tool_path NAME DIR...: the first executable NAME under the DIRs
 main() {
   [ $# -ge 2 ] || usage
   local build_a build_b rounds=3 runs=2 seconds=5 rate=18000 warmup=1 in_node="" client_cpu=""
+  local new_connection=""
   build_a=$(cd "$1" && pwd) build_b=$(cd "$2" && pwd)
   shift 2
   while [ $# -gt 0 ]; do
     case $1 in
       --in-node) in_node=1 ;;
       --split-cpus) client_cpu=0 ;;
+      --new-connection) new_connection=1 ;;
       --rounds) rounds=$2; shift ;;
       --runs) runs=$2; shift ;;
       --seconds) seconds=$2; shift ;;
@@ -236,6 +240,7 @@ main() {
   [ "$(id -u)" -eq 0 ] || { echo "$0: needs root (netns, BPF)" >&2; exit 1; }
   export AB_RATE_CLIENT AB_STATS_HOLD PL_CNITOOL AB_RATES="$rate 0" AB_RUNS=$runs
   export AB_SECONDS=$seconds AB_WARMUP=$warmup AB_CLIENT_CPU=$client_cpu
+  export AB_NEW_CONNECTION=$new_connection
   AB_RATE_CLIENT=$(tool_path rate_client "$build_b" "$build_a")
   AB_STATS_HOLD=$(tool_path bpf_stats_hold "$build_b" "$build_a")
   PL_CNITOOL=$(tool_path cnitool "$build_b" "$build_a")
