@@ -1,4 +1,4 @@
-// What a BPF test needs to watch the event ring and the CPUs' event batches.
+// What a BPF test needs to watch the event ring and to fill one CPU's event batch.
 #pragma once
 
 #include <sched.h>
@@ -22,6 +22,8 @@ class ProducerPosition {
       munmap(mapped_, page_);
     }
   }
+  ProducerPosition(const ProducerPosition&) = delete;  // owns its mapping
+  ProducerPosition& operator=(const ProducerPosition&) = delete;
   bool ok() const { return mapped_ != MAP_FAILED; }
   uint64_t bytes() const {
     return __atomic_load_n(static_cast<const uint64_t*>(mapped_), __ATOMIC_ACQUIRE);
