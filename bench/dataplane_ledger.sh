@@ -145,8 +145,7 @@ main() {
   pl_node_up
   pl_server_policy bench ledger config podlens 8080 >"$PL_DIR/policies/ledger.yaml"
   pl_pod_add srv bench config=podlens
-  pl_nginx srv "  server { listen 8081; root $PL_DIR/pods/srv/nginx/html;
-    location = / { index index.html; } }"
+  pl_nginx --port 8081 srv
   pl_pod_add client bench config=client
   pl_podlens_detach client
   pl_wait_stable pl_metric_value podlens_selected_pods >/dev/null

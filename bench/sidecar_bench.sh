@@ -16,7 +16,8 @@
 # dealt to them in turns): the latency podlens adds to its own requests, under the same stalls
 # of the machine, which move the separate runs' p99 a long way. Once with their own pods, and
 # once through the podlens pod's one nginx (ports 8081 and 8082 stand for baseline and
-# baseline2: no policy selects them), where even the scheduling of the server is shared.
+# baseline2: the same server block listens on them, and no policy selects them), where even
+# the scheduling of the server is shared.
 # Figures are recorded, never asserted (benchmarks are not tests).
 #   bench/sidecar_bench.sh [--smoke] [--rounds N] [--max-rounds N] [--max-seconds S]
 #                          [--rate-seconds S] [--phase-ms MS] [--phase-cycles N]
@@ -391,9 +392,8 @@ main() {
   for config in "${CONFIGS[@]}"; do
     pl_pod_add "$(server "$config")" bench "config=$config"
     if [ "$config" = podlens ]; then  # and the ports of the interleaved runs through it
-      pl_nginx "$(server "$config")" "  server { listen ${SHARED_PORT[baseline]};
-    listen ${SHARED_PORT[baseline2]}; root $PL_DIR/pods/$(server "$config")/nginx/html;
-    location = / { index index.html; } }"
+      pl_nginx --port "${SHARED_PORT[baseline]}" --port "${SHARED_PORT[baseline2]}" \
+        "$(server "$config")"
     else
       pl_nginx "$(server "$config")"
     fi

@@ -504,8 +504,9 @@ write_shared_nginx() {
 The same interleaved runs, each round beside the one above, but every request goes to the
 podlens pod's nginx (one worker): podlens' requests to its port 8080, which the policy selects,
 baseline's and baseline2's to ports 8081 and 8082, which no policy selects (podlens' cheap
-path: the port filter's one array read per packet, about 7 ns). One process serves the three,
-so the scheduling of the server, which the separate pods above do not share, falls on all
+path: the port filter's one array read per packet, about 7 ns). One server block listens on
+the three ports, so the three get the same work from nginx, and one process serves them, so
+the scheduling of the server, which the separate pods above do not share, falls on all
 three alike, and what is left between podlens and the baseline is what podlens' programs do
 for a request of a selected port. Like the runs above, this leaves out what podlens' CPU costs
 the rest of the node (the CPU table has it). Microseconds, medians over the rounds.

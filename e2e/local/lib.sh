@@ -191,11 +191,18 @@ pl_pod_del() {
 pl_pod_ip() { cat "$PL_DIR/pods/$1/ip"; }
 pl_exec() { local pod=$1; shift; ip netns exec "$PL_RUN-$pod" "$@"; }
 
-# pl_nginx POD [HTTP_CONF]: nginx serving a small site in the pod, access log at
-# pods/POD/access.log as "CLIENT_IP METHOD STATUS URI" lines (the ground truth of the accuracy
-# test). HTTP_CONF, when given, is appended to the http block: more server blocks, which log
-# in format truth too unless they say otherwise.
+# pl_nginx [--port PORT]... POD [HTTP_CONF]: nginx serving a small site in the pod on port
+# 8080, access log at pods/POD/access.log as "CLIENT_IP METHOD STATUS URI" lines (the ground
+# truth of the accuracy test). Each --port PORT serves the same site (the same server block)
+# on one more port: a benchmark that compares a selected port with unselected ones then
+# compares the same work. HTTP_CONF, when given, is appended to the http block: more server
+# blocks, which log in format truth too unless they say otherwise.
 pl_nginx() {
+  local listen="listen 8080;"
+  while [ "${1:-}" = --port ]; do
+    listen+=" listen $2;"
+    shift 2
+  done
   local pod=$1 dir=$PL_DIR/pods/$1/nginx
   mkdir -p "$dir/html/static" "$dir/tmp"
   head -c 1024 /dev/zero | tr '\0' 'a' >"$dir/html/index.html"
@@ -213,7 +220,7 @@ http {
   fastcgi_temp_path $dir/tmp/fcgi; uwsgi_temp_path $dir/tmp/uwsgi; scgi_temp_path $dir/tmp/scgi;
   keepalive_requests 100000;
   server {
-    listen 8080;
+    $listen
     root $dir/html;
     location = / { index index.html; }
     location /static/ { }
