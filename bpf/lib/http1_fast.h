@@ -435,7 +435,8 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
  * its status line to its blank line (struct podlens_header_memo), and a block whose bytes
  * are the memo's, except in words inside such lines and without a control byte, is taken by
  * one compare: the byte machine would leave the stream exactly as it did the memo's block.
- * A memo is written from a connection's second response on: a connection with one response
+ * Such a block's free words go into the memo, so that the responses of the same second are
+ * the same bytes as it, the cheaper compare. A memo is written from a connection's second response on: a connection with one response
  * never has a repeat to take.
  */
 
@@ -453,16 +454,57 @@ static __always_inline __u64 memo__word(const struct podlens_header_memo *m, __u
   return *(const __u64 *)(m->bytes + 8 * (w & (PODLENS_MEMO_BYTES / 8 - 1)));
 }
 
-/* Does the block at window index i (n bytes loaded) repeat the memo? */
-static __always_inline int memo__repeats(const struct podlens_header_memo *m,
-                                         const struct podlens_window *win, __u32 i, __u32 n) {
-  __u32 len = m->len;
-  if (len == 0 || len > PODLENS_MEMO_BYTES || n - i < len) {
-    return 0;
+/* Words a step of memo__same_bytes(): read at constant offsets from two pointers. */
+#define MEMO_STEP_WORDS 4
+
+/*
+ * Are the len bytes of the block at window index i the memo's, every one? The common case:
+ * the responses of one second are the same bytes (memo__repeats_but_free_words() brings a
+ * changed Date into the memo). Four words a step, no branch each, from a pointer into the
+ * window: it holds 2 * PODLENS_WINDOW bytes, so a read from i < PODLENS_WINDOW on stays
+ * inside it. Then the rest a word at a time, the last one masked to len.
+ */
+static __always_inline int memo__same_bytes(const struct podlens_header_memo *m,
+                                            const struct podlens_window *win, __u32 i,
+                                            __u32 len) {
+  const __u8 *at = win->bytes + WIN_INDEX(i);
+  __u32 whole = len / 8;
+  __u64 changed = 0;
+  __u32 w = 0;
+#pragma clang loop unroll(disable)
+  for (int step = 0; step < PODLENS_MEMO_BYTES / 8 / MEMO_STEP_WORDS; step++) {
+    if (w + MEMO_STEP_WORDS > whole) {
+      break;
+    }
+    const __u64 *x = (const __u64 *)(at + 8 * w);
+    const __u64 *y = (const __u64 *)(m->bytes + 8 * w);
+    changed |= (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]);
+    w += MEMO_STEP_WORDS;
   }
+#pragma clang loop unroll(disable)
+  for (int k = 0; k < MEMO_STEP_WORDS; k++) {
+    if (8 * w >= len) {
+      break;
+    }
+    __u64 x = *(const __u64 *)(at + 8 * (w & (PODLENS_MEMO_BYTES / 8 - 1)));
+    changed |= (x & MASK_BYTES(len - 8 * w)) ^ memo__word(m, w);
+    w++;
+  }
+  return changed == 0;
+}
+
+/*
+ * Does the block at window index i repeat the memo but for words inside lines nobody needs
+ * (the free words)? Then those words are written into the memo, so that the next block with
+ * the same bytes is taken by memo__same_bytes(): once a second for a Date. A changed free
+ * word must hold no control byte: one there could end a line.
+ */
+static __always_inline int memo__repeats_but_free_words(struct podlens_header_memo *m,
+                                                         const struct podlens_window *win,
+                                                         __u32 i, __u32 len) {
   /* Whole words, no branch each: a change outside the free words marks the block as no
-   * repeat; a change inside one is gathered, and its words are looked at after the loop (a
-   * control byte there could end a line). Then the last, partial word. */
+   * repeat; a change inside one is gathered, and its words are looked at after the loop.
+   * Then the last, partial word (never free: the block's blank line ends in it). */
   __u32 whole = len / 8;
   __u64 free_left = m->free_words;
   __u64 changed = 0, changed_free = 0;
@@ -482,11 +524,8 @@ static __always_inline int memo__repeats(const struct podlens_header_memo *m,
     __u64 x = win__word(win, i + 8 * whole) & MASK_BYTES(rest);
     changed |= x ^ memo__word(m, whole);
   }
-  if (changed) {
-    return 0;
-  }
-  if (!changed_free) {
-    return 1;
+  if (changed || !changed_free) {
+    return 0; /* not a repeat; or the same bytes, which memo__same_bytes() took */
   }
   __u32 free_words = m->free_words;
 #pragma clang loop unroll(disable)
@@ -496,7 +535,23 @@ static __always_inline int memo__repeats(const struct podlens_header_memo *m,
       return 0;
     }
   }
+#pragma clang loop unroll(disable)
+  for (__u32 w = 0; w < PODLENS_MEMO_BYTES / 8; w++) {
+    if ((free_words >> w) & 1) {
+      *(__u64 *)(m->bytes + 8 * (w & (PODLENS_MEMO_BYTES / 8 - 1))) = win__word(win, i + 8 * w);
+    }
+  }
   return 1;
+}
+
+/* Does the block at window index i (n bytes loaded) repeat the memo? */
+static __always_inline int memo__repeats(struct podlens_header_memo *m,
+                                         const struct podlens_window *win, __u32 i, __u32 n) {
+  __u32 len = m->len;
+  if (len == 0 || len > PODLENS_MEMO_BYTES || i >= PODLENS_WINDOW || n - i < len) {
+    return 0;
+  }
+  return memo__same_bytes(m, win, i, len) || memo__repeats_but_free_words(m, win, i, len);
 }
 
 /* Takes a response's header block at window index i when it repeats the memo: the stream
