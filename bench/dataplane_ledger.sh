@@ -25,9 +25,8 @@
 #              on the server's)
 #   NAME       with --object NAME=PATH: another build's podlens_tc.bpf.o (a change against
 #              this build, say: git worktree add /tmp/base HEAD~1, build it, then
-#              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); the maps it declares
-#              must be laid out as this build's, since it runs on the node's own (a map this
-#              build added, it may lack)
+#              --object base=/tmp/base/build/bpf/podlens_tc.bpf.o); it runs on the node's
+#              maps, but for those it lays out otherwise or the node lacks, which are its own
 # --one-cpu: the server pod's processes and the client on the last CPU (default: free), so a
 # request and its response run on one CPU and no cache line moves between CPUs.
 # --builds A,B,...: only these builds (this,base with --object base=PATH: a change against
@@ -84,28 +83,45 @@ object() {
   esac
 }
 
-# object_maps OBJECT: the names of the maps a BPF object declares
-object_maps() {
-  llvm-objdump -t "$1" | awk '$4 == ".maps" { print $NF }'
+# map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
+map_shape() {
+  bpftool -j map show pinned "$1" \
+    | grep -o '"\(type\|bytes_key\|bytes_value\|max_entries\)":[^,}]*' | cut -d: -f2 | tr '\n' ' '
+}
+
+# shared_map_args BUILD: bpftool's "map name X pinned PATH" for each map BUILD's object
+# declares that the node pins with the same shape. A map the node lacks (BUILD added it) or
+# lays out otherwise (BUILD changed the connection state's layout, say) stays BUILD's own:
+# its parse then picks each connection up at its next request, as after a controller restart.
+shared_map_args() {
+  local probe=$PL_BPFFS/probe map pin
+  bpftool prog loadall "$(object "$1")" "$probe" type tc pinmaps "$probe/maps" >/dev/null \
+    || pl_die "could not load $(object "$1") (cmake --build: ledger_objects)"
+  for map in "$probe"/maps/pl_*; do
+    pin=$PL_BPFFS/dataplane/${map##*/}
+    if [ -e "$pin" ] && [ "$(map_shape "$pin")" = "$(map_shape "$map")" ]; then
+      printf 'map\nname\n%s\npinned\n%s\n' "${map##*/}" "$pin"
+    else
+      pl_log "$1 keeps its own ${map##*/} (not on the node, or laid out otherwise)"
+    fi
+  done
+  rm -rf "$probe"
 }
 
 # load_builds: pins the node's podlens_parse as builds/this, loads every other build on the
-# node's maps (same source, same layout; an older build may lack some) under builds/NAME
+# node's maps of the same shape under builds/NAME (its own maps pinned too: a map that no
+# user space holds refuses timers)
 load_builds() {
-  local map pin build args
+  local build args
   mkdir -p "$PL_BPFFS/builds" "$PL_BPFFS/objects"
   bpftool prog pin id "$(pl_tail_slot_id)" "$PL_BPFFS/builds/this" \
     || pl_die "could not pin the node's podlens_parse"
   for build in "${BUILDS[@]}"; do
     [ "$build" != this ] || continue
-    args=()
-    for map in $(object_maps "$(object "$build")"); do
-      pin=$PL_BPFFS/dataplane/$map
-      [ ! -e "$pin" ] || args+=(map name "$map" pinned "$pin")
-    done
+    mapfile -t args < <(shared_map_args "$build")
     bpftool prog loadall "$(object "$build")" "$PL_BPFFS/objects/$build" type tc "${args[@]}" \
-      >/dev/null || pl_die "could not load $(object "$build") on the node's maps" \
-      "(cmake --build: ledger_objects; another build's maps must be laid out as this one's)"
+      pinmaps "$PL_BPFFS/objects/${build}_maps" >/dev/null \
+      || pl_die "could not load $(object "$build") on the node's maps"
     ln -s "$PL_BPFFS/objects/$build/podlens_parse" "$PL_BPFFS/builds/$build"
   done
 }

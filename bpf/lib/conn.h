@@ -75,7 +75,6 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
       sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
   fresh->req.seq_valid = 1;
   fresh->req.next_seq = next_seq;
-  fresh->resp_memo.len = 0; /* the rest of it is read only up to len */
   long err = bpf_map_update_elem(&pl_conns, &cur->key, fresh, replace ? BPF_ANY : BPF_NOEXIST);
   if (err && err != -17 /* EEXIST: another CPU created it first */) {
     loss__count(PODLENS_LOSS_CONN_MAP_FULL);

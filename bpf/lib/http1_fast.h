@@ -429,16 +429,25 @@ static __always_inline int fast__at_line_start(const struct podlens_stream_state
 }
 
 /*
- * Repeated header blocks. A server answers a keep-alive connection with the same header
- * lines, response after response; what changes (a Date, the seconds of a time) lies inside
- * lines nobody needs. A response stream keeps the last block the fast path took whole from
- * its status line to its blank line (struct podlens_header_memo), and a block whose bytes
- * are the memo's, except in words inside such lines and without a control byte, is taken by
- * one compare: the byte machine would leave the stream exactly as it did the memo's block.
- * Such a block's free words go into the memo, so that the responses of the same second are
- * the same bytes as it, the cheaper compare. A memo is written from a connection's second response on: a connection with one response
- * never has a repeat to take.
+ * Repeated header blocks. A server answers with the same header lines, response after
+ * response and connection after connection; what changes (a Date, the seconds of a time)
+ * lies inside lines nobody needs. Each CPU keeps, per server (a slot of pl_memos, by its
+ * pod's interface and port), the last response block the fast path took whole from its
+ * status line to its blank line (struct podlens_header_memo), and a block whose bytes are
+ * the memo's, except in words inside such lines and without a control byte, is taken by one
+ * compare: the byte machine would leave the stream exactly as it did the memo's block, since
+ * what a block leaves in a stream depends on its bytes alone. Such a block's free words go
+ * into the memo, so that the responses of the same second are the same bytes as it, the
+ * cheaper compare. A memo per CPU stays in that CPU's caches (one per connection was read
+ * from memory at each response), and a connection's first response is taken too.
  */
+
+/* This CPU's memo for the server that sends the response stream of conn. */
+static __always_inline struct podlens_header_memo *
+memo__of(const struct podlens_conn_state *conn, const struct parse_cursor *cur) {
+  __u32 slot = podlens_memo_slot(cur->key.ifindex, conn->server_port);
+  return bpf_map_lookup_elem(&pl_memos, &slot);
+}
 
 /* A bit per word of a block that bytes [from, to) (offsets from its start) hold whole. */
 static __always_inline __u32 memo__words_inside(__u32 from, __u32 to) {
@@ -565,8 +574,8 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   if (!conn || !cur || !win || cur->is_request || i >= n || n > PODLENS_WINDOW) {
     return 0;
   }
-  struct podlens_header_memo *m = &conn->resp_memo;
-  if (!memo__repeats(m, win, i, n)) {
+  struct podlens_header_memo *m = memo__of(conn, cur);
+  if (!m || !memo__repeats(m, win, i, n)) {
     return 0;
   }
   struct podlens_stream_state *s = &conn->resp;
@@ -586,17 +595,21 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
 }
 
 /* Keeps the response header block from cur->memo_start to window index end, taken whole by
- * the fast path, and the stream at its blank line, as the memo. A global function. */
+ * the fast path, and the stream at its blank line, as the server's memo on this CPU. A block
+ * too long for a memo leaves the memo as it was: still true of the block it holds. A global
+ * function. */
 __noinline int http1__memo_keep(struct podlens_conn_state *conn, struct parse_cursor *cur,
                                 struct podlens_window *win, __u32 end) {
   if (!conn || !cur || !win) {
     return 0;
   }
-  struct podlens_header_memo *m = &conn->resp_memo;
+  struct podlens_header_memo *m = memo__of(conn, cur);
+  if (!m) {
+    return 0;
+  }
   __u32 start = cur->memo_start;
   __u32 len = end - start;
   if (start >= end || len > PODLENS_MEMO_BYTES) {
-    m->len = 0;
     return 0;
   }
 #pragma clang loop unroll(disable)
@@ -638,7 +651,7 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
   cur->memo_free = 0;
   if (s->phase == PODLENS_PHASE_IDLE) {
     __u32 i = cur->off - cur->win_base;
-    if (i >= n || (!cur->is_request && conn->resp_memo.len &&
+    if (i >= n || (!cur->is_request &&
                    http1__memo_take(conn, cur, win, i, n)) ||
         fast__next_line(cur, win, i, n, &end, &lf) < 0) {
       return 0;
@@ -649,8 +662,8 @@ __noinline int http1__fast_lines(struct podlens_conn_state *conn, struct parse_c
       return 0;
     }
     cur->off = cur->win_base + lf + 1;
-    if (!cur->is_request && conn->tail != 0) {
-      cur->memo_start = i; /* a connection's second response on: see http1__memo_take */
+    if (!cur->is_request) {
+      cur->memo_start = i; /* the block may become the memo: see http1__memo_take */
     }
   }
   if (!fast__at_header_start(s)) {

@@ -80,6 +80,15 @@ struct {
   __type(value, __u64);
 } pl_losses SEC(".maps");
 
+/* Each CPU's response header memos, a slot per server (podlens_memo_slot; http1_fast.h).
+ * Written by BPF; tests read it. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, PODLENS_MEMO_SLOTS);
+  __type(key, __u32);
+  __type(value, struct podlens_header_memo);
+} pl_memos SEC(".maps");
+
 /* Payload bytes loaded at once for the header fast path (http1_fast.h). */
 #define PODLENS_WINDOW 256
 

@@ -22,7 +22,7 @@ DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
 DataPlane::~DataPlane() {
   if (ownsFds_) {
     for (int fd : {fds_.ingress, fds_.egress, fds_.selectors, fds_.ports, fds_.conns,
-                   fds_.events, fds_.losses, fds_.tail}) {
+                   fds_.events, fds_.losses, fds_.tail, fds_.eventBatch, fds_.memos}) {
       if (fd >= 0) {
         close(fd);
       }
@@ -44,6 +44,7 @@ DataPlane::Fds DataPlane::skeletonFds(const podlens_tc* skel) {
   fds.losses = bpf_map__fd(skel->maps.pl_losses);
   fds.tail = bpf_map__fd(skel->maps.pl_tail);
   fds.eventBatch = bpf_map__fd(skel->maps.pl_event_batch);
+  fds.memos = bpf_map__fd(skel->maps.pl_memos);
   return fds;
 }
 
@@ -87,6 +88,7 @@ int DataPlane::connsFd() const { return fds_.conns; }
 int DataPlane::eventsFd() const { return fds_.events; }
 int DataPlane::lossesFd() const { return fds_.losses; }
 int DataPlane::eventBatchFd() const { return fds_.eventBatch; }
+int DataPlane::memosFd() const { return fds_.memos; }
 int DataPlane::portsFd() const { return fds_.ports; }
 
 Status DataPlane::putSelector(const podlens_selector_key& key,

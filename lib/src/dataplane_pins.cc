@@ -45,6 +45,8 @@ constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};
 constexpr MapShape kEventBatch{"pl_event_batch", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                                sizeof(podlens_event_batch), 1};
+constexpr MapShape kMemos{"pl_memos", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
+                          sizeof(podlens_header_memo), PODLENS_MEMO_SLOTS};
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
                          1};
 
@@ -177,6 +179,7 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
       take(openPinnedMap(dir, kLosses), &fds.losses),
       take(openPinnedMap(dir, kTail), &fds.tail),
       take(openPinnedMap(dir, kEventBatch), &fds.eventBatch),
+      take(openPinnedMap(dir, kMemos), &fds.memos),
   };
   for (const auto& step : steps) {
     if (!step) {

@@ -11,6 +11,7 @@
 
 #include "support/bpf_harness.hpp"
 #include "support/require_root.hpp"
+#include "support/ring_watch.hpp"
 
 namespace podlens::test {
 namespace {
@@ -931,38 +932,64 @@ TEST_P(ParserTest, EmitsExactEventsAndLosses) {
   }
 }
 
-// The memo itself: written at a connection's second response; a block that repeats it but
-// for a Date changed inside a line nobody needs leaves the new Date in it (the next block
-// of the same second is then the same bytes, the compare's fast case); a block that does not
-// repeat it replaces it.
-TEST_F(ParserTest, ResponseMemoIsKeptFromTheSecondResponseAndTakesRepeats) {
+// The memos: a CPU keeps, per server, the last response block it took whole. A
+// connection's first response is kept; a block that repeats the memo but for a Date changed
+// inside a line nobody needs leaves the new Date in it (the next block of the same second is
+// then the same bytes, the compare's fast case); another connection of the server repeats it
+// too; a block that does not repeat it replaces it; a server on another port keeps its own.
+TEST_F(ParserTest, ResponseMemoIsKeptPerServerOnEachCpuAndTakesRepeats) {
+  StayOnThisCpu pinned;  // test runs write the memos of the CPU they run on
+  const int cpu = sched_getcpu();
+  uint16_t otherPort = 8100;
+  const uint32_t serverSlot = podlens_memo_slot(kTestIfindex, kServerPort);
+  while (podlens_memo_slot(kTestIfindex, otherPort) == serverSlot) {
+    ++otherPort;
+  }
+  harness_->clearMemos();
   harness_->select(kServerPort, PODLENS_DIR_INBOUND);
+  harness_->select(otherPort, PODLENS_DIR_INBOUND);
   TcpFlow flow({"10.1.0.21", 39999}, {"10.1.0.10", kServerPort}, true);
-  harness_->runAll({flow.clientSyn(), flow.serverSynAck()});
-  auto memo = [&]() {
-    std::optional<podlens_conn_state> state = harness_->connection(flow);
-    EXPECT_TRUE(state.has_value());
-    const podlens_header_memo& m = state->resp_memo;
+  TcpFlow second({"10.1.0.21", 39997}, {"10.1.0.10", kServerPort}, true);
+  TcpFlow other({"10.1.0.21", 39996}, {"10.1.0.10", otherPort}, true);
+  for (TcpFlow* f : {&flow, &second, &other}) {
+    harness_->runAll({f->clientSyn(), f->serverSynAck()});
+  }
+  auto memo = [&](uint16_t port) {
+    podlens_header_memo m = harness_->memo(port, cpu);
     return std::string(reinterpret_cast<const char*>(m.bytes), m.len);
   };
-  auto exchange = [&](const std::string& response) {
-    harness_->runAll({flow.client(request("GET", "/m")), flow.server(response)});
+  auto exchange = [&](TcpFlow& f, const std::string& response) {
+    harness_->runAll({f.client(request("GET", "/m")), f.server(response)});
   };
   auto block = [](const std::string& response) {
     return response.substr(0, response.find("\r\n\r\n") + 4);
   };
 
-  exchange(serverResponse("18:04:17", "hello"));
-  EXPECT_EQ(memo(), "") << "a connection's first response keeps no memo";
-  exchange(serverResponse("18:04:17", "hello"));
-  EXPECT_EQ(memo(), block(serverResponse("18:04:17", "hello")));
-  exchange(serverResponse("18:04:17", "hello"));
-  EXPECT_EQ(memo(), block(serverResponse("18:04:17", "hello"))) << "the same bytes";
-  exchange(serverResponse("18:04:59", "hello"));
-  EXPECT_EQ(memo(), block(serverResponse("18:04:59", "hello"))) << "a repeat's new Date";
-  exchange(serverResponse("18:04:59", "hello!"));
-  EXPECT_EQ(memo(), block(serverResponse("18:04:59", "hello!")));
-  EXPECT_EQ(harness_->takeEvents().size(), 5u);
+  exchange(flow, serverResponse("18:04:17", "hello"));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:04:17", "hello")))
+      << "a connection's first response";
+  exchange(flow, serverResponse("18:04:17", "hello"));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:04:17", "hello"))) << "the same bytes";
+  exchange(flow, serverResponse("18:04:59", "hello"));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:04:59", "hello")))
+      << "a repeat's new Date";
+  exchange(second, serverResponse("18:05:00", "hello"));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:05:00", "hello")))
+      << "another connection's first response, a repeat";
+  exchange(other, serverResponse("18:05:00", "other", 404));
+  EXPECT_EQ(memo(otherPort), block(serverResponse("18:05:00", "other", 404)));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:05:00", "hello")))
+      << "the other server's block went to its own memo";
+  exchange(flow, serverResponse("18:05:00", "hello!"));
+  EXPECT_EQ(memo(kServerPort), block(serverResponse("18:05:00", "hello!")));
+
+  std::vector<podlens_http_event> events = harness_->takeEvents();
+  ASSERT_EQ(events.size(), 6u);
+  std::vector<uint16_t> statuses;
+  for (const podlens_http_event& e : events) {
+    statuses.push_back(e.status);
+  }
+  EXPECT_EQ(statuses, (std::vector<uint16_t>{200, 200, 200, 200, 404, 200}));
 }
 
 // An event carries its path's bytes and zeros after them: nothing of a longer path that an

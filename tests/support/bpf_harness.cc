@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace podlens::test {
 namespace {
@@ -147,6 +149,28 @@ void BpfHarness::putConnection(const TcpFlow& flow, const podlens_conn_state& st
   podlens_conn_key key = connKey(flow);
   if (bpf_map_update_elem(plane_->connsFd(), &key, &state, BPF_EXIST) != 0) {
     throw std::runtime_error("putConnection " + toString(key) + ": " + std::strerror(errno));
+  }
+}
+
+podlens_header_memo BpfHarness::memo(uint16_t serverPort, int cpu) const {
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0 || cpu < 0 || cpu >= cpus) {
+    throw std::runtime_error("memo: no CPU " + std::to_string(cpu));
+  }
+  std::vector<podlens_header_memo> perCpu(cpus);  // 280 bytes: already a multiple of 8
+  uint32_t slot = podlens_memo_slot(kTestIfindex, serverPort);
+  if (bpf_map_lookup_elem(plane_->memosFd(), &slot, perCpu.data()) != 0) {
+    throw std::runtime_error(std::string("memo: ") + std::strerror(errno));
+  }
+  return perCpu[cpu];
+}
+
+void BpfHarness::clearMemos() {
+  std::vector<podlens_header_memo> empty(libbpf_num_possible_cpus());
+  for (uint32_t slot = 0; slot < PODLENS_MEMO_SLOTS; ++slot) {
+    if (bpf_map_update_elem(plane_->memosFd(), &slot, empty.data(), BPF_ANY) != 0) {
+      throw std::runtime_error(std::string("clearMemos: ") + std::strerror(errno));
+    }
   }
 }
 

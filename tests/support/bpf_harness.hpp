@@ -44,6 +44,11 @@ class BpfHarness {
   static podlens_conn_key connKey(const TcpFlow& flow);
   std::optional<podlens_conn_state> connection(const TcpFlow& flow) const;
   void putConnection(const TcpFlow& flow, const podlens_conn_state& state);
+  // The response header memo (pl_memos) of a server on port of kTestIfindex, as CPU cpu
+  // holds it (test runs use the memos of the CPU they run on: pin the thread), and every
+  // CPU's memos emptied.
+  podlens_header_memo memo(uint16_t serverPort, int cpu) const;
+  void clearMemos();
   DataPlane& plane() { return *plane_; }
 
  private:

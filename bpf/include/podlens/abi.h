@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 7
+#define PODLENS_ABI_VERSION 8
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -275,12 +275,18 @@ struct podlens_pending_request {
 
 /* Bytes of a header block a memo holds: the fast path's window (PODLENS_WINDOW). */
 #define PODLENS_MEMO_BYTES 256
+/* Memos per CPU (pl_memos): a server's responses go to the slot of its pod's interface and
+ * port (podlens_memo_slot). */
+#define PODLENS_MEMO_SLOTS_LOG2 6
+#define PODLENS_MEMO_SLOTS (1u << PODLENS_MEMO_SLOTS_LOG2)
 
 /*
- * The response stream's last header block taken whole by the fast path, and what it left in
- * the stream at its blank line, so that the next block that repeats it is taken by one
- * compare (http1_fast.h). Servers answer a connection with the same header lines, whose only
- * changes (a Date) lie inside lines nobody needs.
+ * A response header block taken whole by the fast path, and what it left in the stream at its
+ * blank line, so that the next block that repeats it is taken by one compare (http1_fast.h).
+ * A server answers with the same header lines, response after response and connection after
+ * connection; their only changes (a Date) lie inside lines nobody needs. What a block leaves
+ * in a stream depends on its bytes alone, so one memo serves every connection of a server.
+ * pl_memos value (per CPU). Written by BPF; user space reads it in tests.
  */
 struct podlens_header_memo {
   __u16 len;          /* host: bytes of the block, status line to blank line; 0: no memo */
@@ -306,8 +312,7 @@ struct podlens_header_memo {
  *   - the request stream: req, head, and the FIFO slots it fills (the response stream reads
  *     a slot once per response; the path's tail bytes are rarely used);
  *   - the response stream: resp and tail, then the slot of discarded requests (written only
- *     on FIFO overflow), then the response stream's memo (written when a header block is
- *     not a repeat), between it and the next entry of the map.
+ *     on FIFO overflow), between it and the next entry of the map.
  * head and tail count every request, also those discarded on FIFO overflow (they are parsed
  * into the slot `discarded`), so each response is matched to the right request number.
  */
@@ -329,8 +334,15 @@ struct podlens_conn_state {
   __u32 tail; /* host: requests answered or dropped (response side) */
   __u32 pad3;
   struct podlens_pending_request discarded;
-  struct podlens_header_memo resp_memo; /* response stream only */
 };
+
+/* The pl_memos slot of a server's responses: its pod's interface and its port, so that a CPU
+ * keeps a memo for each of the servers whose responses it sees, not one they overwrite in
+ * turns (slots shared by two servers only cost the compare). */
+static inline __u32 podlens_memo_slot(__u32 ifindex, __u16 server_port) {
+  __u32 mixed = (ifindex * 0x9e3779b1u) ^ ((__u32)server_port * 0x85ebca6bu);
+  return mixed >> (32 - PODLENS_MEMO_SLOTS_LOG2); /* the top bits, the best mixed */
+}
 
 /* Facts about a transaction (bit flags of the event). */
 enum podlens_event_flags {

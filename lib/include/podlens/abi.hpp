@@ -48,10 +48,10 @@ static_assert(offsetof(podlens_conn_state, resp) - kLastSlotShortPathEnd >= 56);
 static_assert(offsetof(podlens_conn_state, tail) == offsetof(podlens_conn_state, resp) + 56);
 static_assert(offsetof(podlens_conn_state, discarded) ==
               offsetof(podlens_conn_state, tail) + 8);
-static_assert(offsetof(podlens_conn_state, resp_memo) ==
+static_assert(sizeof(podlens_conn_state) ==
               offsetof(podlens_conn_state, discarded) + sizeof(podlens_pending_request));
+static_assert(sizeof(podlens_conn_state) == 760);
 static_assert(sizeof(podlens_header_memo) == 24 + PODLENS_MEMO_BYTES);
-static_assert(sizeof(podlens_conn_state) == 760 + sizeof(podlens_header_memo));
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);
 static_assert(offsetof(podlens_http_event, status) == 32);

@@ -92,6 +92,7 @@ class DataPlane {
   int eventsFd() const;
   int lossesFd() const;
   int eventBatchFd() const;
+  int memosFd() const;  // pl_memos: each CPU's response header memos
   int portsFd() const;
 
   // Selectors and the port filter in front of them are kept consistent here: every (ifindex,
@@ -131,6 +132,7 @@ class DataPlane {
     int losses = -1;
     int tail = -1;  // pl_tail: the entry programs' way to podlens_parse
     int eventBatch = -1;
+    int memos = -1;
   };
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);
