@@ -74,32 +74,6 @@ measure_node() {
   measure_rates
 }
 
-# map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
-map_shape() {
-  bpftool -j map show pinned "$1" \
-    | grep -o '"\(type\|bytes_key\|bytes_value\|max_entries\)":[^,}]*' | cut -d: -f2 | tr '\n' ' '
-}
-
-# shared_map_args PINS: bpftool's "map name X pinned PATH" for each of the node's maps (under
-# PINS) that AB_OBJECT_B declares with the same shape. A map whose layout B changed (say the
-# connection state's) stays B's own: then B's parse starts each of its turns without the
-# connections' state and picks them up at their next request, as after a controller restart.
-# Notes the maps B keeps to itself on file descriptor 3.
-shared_map_args() {
-  local pins=$1 probe=$PL_BPFFS/ab_probe map
-  bpftool prog loadall "$AB_OBJECT_B" "$probe" type tc pinmaps "$probe/maps" >/dev/null \
-    || pl_die "could not load $AB_OBJECT_B"
-  for map in "$pins"/pl_*; do
-    if [ -e "$probe/maps/${map##*/}" ] \
-       && [ "$(map_shape "$map")" = "$(map_shape "$probe/maps/${map##*/}")" ]; then
-      printf 'map\nname\n%s\npinned\n%s\n' "${map##*/}" "$map"
-    else
-      echo "# build B keeps its own ${map##*/} (another layout)" >&3
-    fi
-  done
-  rm -rf "$probe"
-}
-
 # measure_in_node: one node from PL_BUILD (build A); AB_OBJECT_B loaded beside it on the
 # node's maps (those of the same layout); per round the builds take turns in pl_tail. Prints
 # "BUILD rate=R rps=X ns_per_packet=Y ... round=K" per run.
@@ -108,11 +82,11 @@ measure_in_node() {
   local pins=$PL_BPFFS/dataplane round build args=()
   bpftool prog pin id "$(pl_tail_slot_id)" "$PL_BPFFS/ab_a_parse" \
     || pl_die "could not pin build A's podlens_parse"
-  local shared
-  shared=$(mktemp)
-  shared_map_args "$pins" 3>&1 >"$shared"
-  mapfile -t args <"$shared"
-  rm -f "$shared"
+  local kept
+  kept=$(mktemp)
+  mapfile -t args < <(pl_shared_map_args "$AB_OBJECT_B" 2>"$kept")
+  sed 's/^\[[0-9:]*\] /# build B: /' "$kept"  # the maps B keeps to itself, into the results
+  rm -f "$kept"
   # B's own maps pinned too: a map nothing in user space holds refuses timers (bpf_timer_init
   # fails with EPERM), and B's event batches would go unbatched
   bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" \

@@ -83,31 +83,6 @@ object() {
   esac
 }
 
-# map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
-map_shape() {
-  bpftool -j map show pinned "$1" \
-    | grep -o '"\(type\|bytes_key\|bytes_value\|max_entries\)":[^,}]*' | cut -d: -f2 | tr '\n' ' '
-}
-
-# shared_map_args BUILD: bpftool's "map name X pinned PATH" for each map BUILD's object
-# declares that the node pins with the same shape. A map the node lacks (BUILD added it) or
-# lays out otherwise (BUILD changed the connection state's layout, say) stays BUILD's own:
-# its parse then picks each connection up at its next request, as after a controller restart.
-shared_map_args() {
-  local probe=$PL_BPFFS/probe map pin
-  bpftool prog loadall "$(object "$1")" "$probe" type tc pinmaps "$probe/maps" >/dev/null \
-    || pl_die "could not load $(object "$1") (cmake --build: ledger_objects)"
-  for map in "$probe"/maps/pl_*; do
-    pin=$PL_BPFFS/dataplane/${map##*/}
-    if [ -e "$pin" ] && [ "$(map_shape "$pin")" = "$(map_shape "$map")" ]; then
-      printf 'map\nname\n%s\npinned\n%s\n' "${map##*/}" "$pin"
-    else
-      pl_log "$1 keeps its own ${map##*/} (not on the node, or laid out otherwise)"
-    fi
-  done
-  rm -rf "$probe"
-}
-
 # load_builds: pins the node's podlens_parse as builds/this, loads every other build on the
 # node's maps of the same shape under builds/NAME (its own maps pinned too: a map that no
 # user space holds refuses timers)
@@ -118,7 +93,7 @@ load_builds() {
     || pl_die "could not pin the node's podlens_parse"
   for build in "${BUILDS[@]}"; do
     [ "$build" != this ] || continue
-    mapfile -t args < <(shared_map_args "$build")
+    mapfile -t args < <(pl_shared_map_args "$(object "$build")")
     bpftool prog loadall "$(object "$build")" "$PL_BPFFS/objects/$build" type tc "${args[@]}" \
       pinmaps "$PL_BPFFS/objects/${build}_maps" >/dev/null \
       || pl_die "could not load $(object "$build") on the node's maps"

@@ -132,6 +132,33 @@ pl_tail_slot_id() {
   echo $((bytes[0] + (bytes[1] << 8) + (bytes[2] << 16) + (bytes[3] << 24)))
 }
 
+# pl_map_shape PINNED_MAP: "type key_size value_size max_entries" of a pinned map
+pl_map_shape() {
+  bpftool -j map show pinned "$1" \
+    | grep -o '"\(type\|bytes_key\|bytes_value\|max_entries\)":[^,}]*' | cut -d: -f2 | tr '\n' ' '
+}
+
+# pl_shared_map_args OBJECT: bpftool's "map name X pinned PATH" words, one a line, for each
+# map the BPF object OBJECT declares that the node pins with the same shape, for loading OBJECT
+# beside the node on its maps (the benchmarks that compare builds). A map the node lacks (OBJECT
+# added it) or lays out otherwise (OBJECT changed the connection state's layout, say) stays
+# OBJECT's own, named on stderr: its parse then picks each connection up at its next request,
+# as after a controller restart.
+pl_shared_map_args() {
+  local probe=$PL_BPFFS/map_probe map pin
+  bpftool prog loadall "$1" "$probe" type tc pinmaps "$probe/maps" >/dev/null \
+    || pl_die "could not load $1"
+  for map in "$probe"/maps/pl_*; do
+    pin=$PL_BPFFS/dataplane/${map##*/}
+    if [ -e "$pin" ] && [ "$(pl_map_shape "$pin")" = "$(pl_map_shape "$map")" ]; then
+      printf 'map\nname\n%s\npinned\n%s\n' "${map##*/}" "$pin"
+    else
+      pl_log "${1##*/} keeps its own ${map##*/} (not on the node, or laid out otherwise)"
+    fi
+  done
+  rm -rf "$probe"
+}
+
 # pl_pod_document POD NAMESPACE [LABEL=VALUE,...]: a Pod's metadata as YAML (standalone label
 # documents, and the start of the Pod objects of the control-plane e2e).
 pl_pod_document() {
