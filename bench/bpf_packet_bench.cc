@@ -23,18 +23,23 @@
 // Last, what the kernel's BPF run-time statistics (kernel.bpf_stats_enabled) add to every
 // program run: the null program with repeat, statistics held on (BPF_ENABLE_STATS) against
 // off. A node runs without them; sidecar_bench.sh turns them on only where it reads them.
-// Usage: bpf_packet_bench [--smoke | --profile N [page] | --ab-sample N]
+// Usage: bpf_packet_bench [--smoke | --profile N [page] [cold] | --ab-sample N [cold]]
 //   --profile N    N curl-like transactions only, for perf (see bench/README.md); page:
-//                  minimal requests answered by nginx pages, the kind a server's CPU pays for
-//   --ab-sample N  N transactions of each kind, trimmed means on one line (bench/replay_ab.sh)
+//                  minimal requests answered by nginx pages, the kind a server's CPU pays for;
+//                  cold: as below
+//   --ab-sample N [cold]  N transactions of each kind, trimmed means on one line
+//                  (bench/replay_ab.sh); cold: each packet after a CacheSweep, as on a node,
+//                  where the network stack and the pods run between two packets of a flow
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <bpf/bpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "null_tc.skel.h"
@@ -109,6 +114,58 @@ const std::string kPageResponse =
 // make rare (one per PODLENS_EVENTS_WAKEUP_BYTES of events).
 constexpr int kDrainEvery = 100;
 
+// What runs on a node's CPU between two packets of a flow, as far as the caches can tell: the
+// network stack and the pods' code push the data plane's code, data and branch history out.
+// run() writes a line of every 64 bytes of a 128 KB buffer (four times a core's L1 data
+// cache), then runs a sled of 16,384 taken jumps (64 KB: twice its L1 instruction cache, more
+// jumps than its branch target buffers hold), so the next program run starts with its code
+// and data out of L1 and its branches unknown. Smaller sleds left the figures on a cliff
+// (32 KB: +/-10% from run to run); with this one they repeat to about 3%. A node's packets
+// are not all this cold: on the development VM a keep-alive request and an nginx page read
+// about 980 and 1,070 ns raw this way, 360 and 380 warm, where bpf_stats on real traffic puts
+// a packet near 590 (bpf_stats in docs/benchmarks.md). A bound, not a model: it is for a change
+// that takes code, taken branches or cache lines off the common path, which the warm replay
+// cannot see.
+class CacheSweep {
+ public:
+  CacheSweep() : data_(kDataBytes) {
+    void* code = mmap(nullptr, kCodeBytes, PROT_READ | PROT_WRITE | PROT_EXEC,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (code == MAP_FAILED) {
+      std::perror("mmap of the branch sled");
+      std::exit(1);
+    }
+    auto* bytes = static_cast<unsigned char*>(code);
+    for (size_t i = 0; i + 4 <= kCodeBytes - 1; i += 4) {  // jmp +2; nop; nop
+      bytes[i] = 0xEB;
+      bytes[i + 1] = 0x02;
+      bytes[i + 2] = 0x90;
+      bytes[i + 3] = 0x90;
+    }
+    bytes[kCodeBytes - 1] = 0xC3;  // ret (the bytes before it: nops of the last step)
+    bytes[kCodeBytes - 2] = 0x90;
+    bytes[kCodeBytes - 3] = 0x90;
+    bytes[kCodeBytes - 4] = 0x90;
+    sled_ = reinterpret_cast<void (*)()>(code);
+  }
+  CacheSweep(const CacheSweep&) = delete;
+  CacheSweep& operator=(const CacheSweep&) = delete;
+  ~CacheSweep() { munmap(reinterpret_cast<void*>(sled_), kCodeBytes); }
+
+  void run() {
+    for (size_t i = 0; i < data_.size(); i += 64) {
+      data_[i] = static_cast<unsigned char>(data_[i] + 1);
+    }
+    sled_();
+  }
+
+ private:
+  static constexpr size_t kDataBytes = 128u << 10;
+  static constexpr size_t kCodeBytes = 64u << 10;
+  std::vector<unsigned char> data_;
+  void (*sled_)() = nullptr;
+};
+
 struct Row {
   const char* name;
   double raw;
@@ -118,18 +175,28 @@ struct Row {
 
 // One request kind on its own keep-alive connection, answered each time so the FIFO never
 // fills; returns the single-run durations of the request packets (and of the responses).
+// With a sweep, each packet runs after it.
 void timeTransactions(BpfHarness& h, uint16_t clientPort, const std::string& request,
                       const std::string& response, int runs, std::vector<uint32_t>* requests,
-                      std::vector<uint32_t>* responses, size_t* events) {
+                      std::vector<uint32_t>* responses, size_t* events,
+                      CacheSweep* sweep = nullptr) {
   TcpFlow flow({"10.9.0.2", clientPort}, {"10.9.0.1", 8080}, true);
   h.run(flow.clientSyn());
   h.run(flow.serverSynAck());
   for (int i = 0; i < runs; ++i) {
-    uint32_t q = h.timeRun(flow.client(request), 1);
+    Segment requestSegment = flow.client(request);
+    if (sweep != nullptr) {
+      sweep->run();
+    }
+    uint32_t q = h.timeRun(requestSegment, 1);
     if (requests != nullptr) {
       requests->push_back(q);
     }
-    uint32_t r = h.timeRun(flow.server(response), 1);
+    Segment responseSegment = flow.server(response);
+    if (sweep != nullptr) {
+      sweep->run();
+    }
+    uint32_t r = h.timeRun(responseSegment, 1);
     if (responses != nullptr) {
       responses->push_back(r);
     }
@@ -207,15 +274,22 @@ Accuracy measureAccuracy(BpfHarness& h, size_t transactions) {
 
 }  // namespace
 
-// --ab-sample N: N transactions of each kind a keep-alive connection sees, one line of
+// --ab-sample N [cold]: N transactions of each kind a keep-alive connection sees, one line of
 // trimmed means (raw ns per run) for bench/replay_ab.sh to compare between two builds.
-int abSample(int runs) {
+int abSample(int runs, bool cold) {
   BpfHarness h;
   h.select(8080, PODLENS_DIR_INBOUND);
   size_t events = 0;
   std::vector<uint32_t> requests, responses, minimal, pages;
-  timeTransactions(h, 50001, kRequest, kResponse, runs, &requests, &responses, &events);
-  timeTransactions(h, 50008, kMinimalRequest, kPageResponse, runs, &minimal, &pages, &events);
+  std::optional<CacheSweep> sweep;
+  if (cold) {
+    sweep.emplace();
+  }
+  CacheSweep* between = sweep ? &*sweep : nullptr;
+  timeTransactions(h, 50001, kRequest, kResponse, runs, &requests, &responses, &events,
+                   between);
+  timeTransactions(h, 50008, kMinimalRequest, kPageResponse, runs, &minimal, &pages, &events,
+                   between);
   std::printf("AB request=%.1f response=%.1f minimal=%.1f page=%.1f events=%zu\n",
               trimmedMean(requests), trimmedMean(responses), trimmedMean(minimal),
               trimmedMean(pages), events);
@@ -225,17 +299,25 @@ int abSample(int runs) {
 int main(int argc, char** argv) {
   bool smoke = argc > 1 && std::strcmp(argv[1], "--smoke") == 0;
   if (argc > 2 && std::strcmp(argv[1], "--ab-sample") == 0) {
-    return abSample(std::atoi(argv[2]));
+    return abSample(std::atoi(argv[2]), argc > 3 && std::strcmp(argv[3], "cold") == 0);
   }
   if (argc > 2 && std::strcmp(argv[1], "--profile") == 0) {
     BpfHarness h;
     h.select(8080, PODLENS_DIR_INBOUND);
     size_t events = 0;
     std::vector<uint32_t> requests, responses;
-    bool page = argc > 3 && std::strcmp(argv[3], "page") == 0;
+    bool page = false, cold = false;
+    for (int i = 3; i < argc; ++i) {
+      page = page || std::strcmp(argv[i], "page") == 0;
+      cold = cold || std::strcmp(argv[i], "cold") == 0;
+    }
+    std::optional<CacheSweep> sweep;
+    if (cold) {
+      sweep.emplace();
+    }
     timeTransactions(h, 50001, page ? kMinimalRequest : kRequest,
                      page ? kPageResponse : kResponse, std::atoi(argv[2]), &requests,
-                     &responses, &events);
+                     &responses, &events, sweep ? &*sweep : nullptr);
     std::printf("request %.0f ns, response %.0f ns (raw), %zu events\n", median(requests),
                 median(responses), events);
     return 0;

@@ -8,32 +8,37 @@
 # lower. The machine drifts by 15-20 ns between rounds, which pairing cancels in part: an A/A
 # of 16 rounds (one binary against its copy) put the paired medians within 8 ns of 0, so a
 # change smaller than about 10 ns is beyond this machine even so.
-#   bench/replay_ab.sh BENCH_A BENCH_B [--rounds N] [--runs N]     (root)
+#   bench/replay_ab.sh BENCH_A BENCH_B [--rounds N] [--runs N] [--cold]     (root)
+# --cold: each packet after a sweep of the core's caches and branch history (bpf_packet_bench's
+# CacheSweep), 20,000 runs a kind unless --runs says otherwise: about 3 minutes for 16 rounds.
+# What a change does to a packet whose code and data are not in L1, as on a node.
 # BENCH_B against BENCH_A; a build of the change before it, say:
 #   git worktree add /tmp/base HEAD~1 && cmake -S /tmp/base -B /tmp/base/build -G Ninja
 #   cmake --build /tmp/base/build --target bpf_packet_bench
 #   bench/replay_ab.sh /tmp/base/build/bench/bpf_packet_bench build/bench/bpf_packet_bench
 # --smoke: 2 rounds of 2,000 runs. Figures, never assertions.
 set -euo pipefail
-usage() { echo "usage: $0 BENCH_A BENCH_B [--rounds N] [--runs N] [--smoke]" >&2; exit 2; }
+usage() { echo "usage: $0 BENCH_A BENCH_B [--rounds N] [--runs N] [--cold] [--smoke]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 A=$1 B=$2
 shift 2
-ROUNDS=16 RUNS=100000
+ROUNDS=16 RUNS="" COLD=""
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift ;;
     --runs) RUNS=$2; shift ;;
+    --cold) COLD=cold ;;
     --smoke) ROUNDS=2 RUNS=2000 ;;
     *) usage ;;
   esac
   shift
 done
+[ -n "$RUNS" ] || RUNS=$([ -n "$COLD" ] && echo 20000 || echo 100000)
 
 # sample NAME BENCH ROUND: one --ab-sample line, tagged
 sample() {
   local line
-  line=$("$2" --ab-sample "$RUNS" | grep '^AB ') || { echo "$2 --ab-sample failed" >&2; exit 1; }
+  line=$("$2" --ab-sample "$RUNS" $COLD | grep '^AB ') || { echo "$2 --ab-sample failed" >&2; exit 1; }
   echo "$1 round=$3 ${line#AB }"
 }
 

@@ -34,3 +34,4 @@ bench/dataplane_ab.sh build build --smoke  # A/A: the same build both ways
 bench/dataplane_ab.sh build build --in-node --smoke
 bench/dataplane_ledger.sh --smoke
 bench/replay_ab.sh build/bench/bpf_packet_bench build/bench/bpf_packet_bench --smoke  # A/A
+bench/replay_ab.sh build/bench/bpf_packet_bench build/bench/bpf_packet_bench --smoke --cold
