@@ -106,6 +106,9 @@ static __always_inline int decode_segment(struct __sk_buff *skb, struct tcp_segm
 
 static __always_inline void parse_payload(struct __sk_buff *skb, struct podlens_conn_state *conn,
                                           struct parse_cursor *cur) {
+  if (!cur->is_request && conn->resp.phase == PODLENS_PHASE_IDLE) {
+    http1__response_from_memo(skb, conn, cur); /* a repeated block: one call, no steps */
+  }
   for (int i = 0; i < PODLENS_MAX_PARSE_STEPS; i++) {
     if (cur->off >= cur->payload_len || !http1__parse_step(skb, conn, cur)) {
       return;

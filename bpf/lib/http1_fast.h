@@ -574,6 +574,9 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   if (!conn || !cur || !win || cur->is_request || i >= n || n > PODLENS_WINDOW) {
     return 0;
   }
+  if (cur->memo_missed_at == cur->off + 1) {
+    return 0; /* http1__response_from_memo() compared this block already */
+  }
   struct podlens_header_memo *m = memo__of(conn, cur);
   if (!m || !memo__repeats(m, win, i, n)) {
     return 0;
@@ -592,6 +595,35 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
     message__skip_length_body(conn, s, cur); /* a page in the same packet: a step less */
   }
   return 1;
+}
+
+/*
+ * A response that starts at cur->off, taken in one call when its header block repeats the
+ * memo: a keep-alive server's common case, which otherwise goes through a parse step and the
+ * line loop first. On a cold packet (its code and branch history out of L1, as on a node)
+ * those two calls and their checks cost 50-110 ns (docs/data-plane.md, Cold packets).
+ * Returns 1 when taken; otherwise the parse steps go on, with the window loaded and without
+ * a second compare of the block (cur->memo_missed_at). A global function.
+ */
+__noinline int http1__response_from_memo(struct __sk_buff *skb, struct podlens_conn_state *conn,
+                                         struct parse_cursor *cur) {
+  if (!skb || !conn || !cur || cur->is_request || conn->resp.phase != PODLENS_PHASE_IDLE ||
+      cur->off >= cur->payload_len) {
+    return 0;
+  }
+  struct podlens_scratch *scratch = scratch__get();
+  if (!scratch) {
+    return 0;
+  }
+  int at = window__cover(skb, cur, &scratch->window);
+  if (at < 0) {
+    return 0;
+  }
+  if (http1__memo_take(conn, cur, &scratch->window, at, cur->win_len)) {
+    return 1;
+  }
+  cur->memo_missed_at = cur->off + 1;
+  return 0;
 }
 
 /* Keeps the response header block from cur->memo_start to window index end, taken whole by

@@ -27,7 +27,8 @@ struct parse_cursor {
                           PODLENS_WINDOW (http1_fast.h) */
   __u64 scan_hit;      /* and the control bytes of the word there */
   __u32 memo_free;     /* its free words so far (struct podlens_header_memo) */
-  __u32 pad1;
+  __u32 memo_missed_at; /* payload offset + 1 of a block the memo did not take: not compared
+                           again (http1_fast.h); 0: none */
   struct podlens_conn_key key;
 };
 

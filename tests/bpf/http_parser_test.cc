@@ -992,6 +992,42 @@ TEST_F(ParserTest, ResponseMemoIsKeptPerServerOnEachCpuAndTakesRepeats) {
   EXPECT_EQ(statuses, (std::vector<uint16_t>{200, 200, 200, 200, 404, 200}));
 }
 
+// A response that starts a packet is first compared with the memo in one call
+// (http1__response_from_memo). One that the memo does not take goes on through the parse
+// steps, without a second compare at its offset, and the responses after it in the same
+// packet are still read, the memo at their own offsets included: the last one, a repeat of
+// the block before it but for its Date, leaves its Date in the memo.
+TEST_F(ParserTest, APacketWhoseFirstResponseTheMemoDoesNotTakeIsReadWhole) {
+  StayOnThisCpu pinned;  // test runs write the memos of the CPU they run on
+  const int cpu = sched_getcpu();
+  harness_->clearMemos();
+  harness_->select(kServerPort, PODLENS_DIR_INBOUND);
+  TcpFlow flow({"10.1.0.23", 39995}, {"10.1.0.10", kServerPort}, true);
+  harness_->runAll({flow.clientSyn(), flow.serverSynAck()});
+  auto block = [](const std::string& response) {
+    return response.substr(0, response.find("\r\n\r\n") + 4);
+  };
+  harness_->runAll({flow.client(request("GET", "/a")),
+                    flow.server(serverResponse("18:04:17", "hello"))});
+  const std::string body(300, 'm');  // the second block starts past the first one's window
+  harness_->runAll({flow.client(request("GET", "/b") + request("GET", "/c")),
+                    flow.server(serverResponse("18:04:18", body, 404) +
+                                serverResponse("18:04:19", body, 404))});
+  podlens_header_memo m = harness_->memo(kServerPort, cpu);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.bytes), m.len),
+            block(serverResponse("18:04:19", body, 404)))
+      << "the second response of the packet repeated the first one's block, its Date went in";
+
+  std::vector<podlens_http_event> events = harness_->takeEvents();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(eventPath(events[0]), "/a");
+  EXPECT_EQ(events[0].status, 200);
+  EXPECT_EQ(eventPath(events[1]), "/b");
+  EXPECT_EQ(events[1].status, 404);
+  EXPECT_EQ(eventPath(events[2]), "/c");
+  EXPECT_EQ(events[2].status, 404);
+}
+
 // An event carries its path's bytes and zeros after them: nothing of a longer path that an
 // earlier request left in the same FIFO slot, nor of an earlier event built in the same
 // per-CPU scratch (events go out with PODLENS_EVENT_BYTES of them, the reader fills in zeros).
