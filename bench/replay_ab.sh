@@ -38,7 +38,8 @@ done
 # sample NAME BENCH ROUND: one --ab-sample line, tagged
 sample() {
   local line
-  line=$("$2" --ab-sample "$RUNS" $COLD | grep '^AB ') || { echo "$2 --ab-sample failed" >&2; exit 1; }
+  line=$("$2" --ab-sample "$RUNS" ${COLD:+"$COLD"} | grep '^AB ') \
+    || { echo "$2 --ab-sample failed" >&2; exit 1; }
   echo "$1 round=$3 ${line#AB }"
 }
 
