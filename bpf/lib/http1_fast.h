@@ -591,7 +591,14 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   s->value = m->value;
   s->header_bytes = m->header_bytes;
   cur->off = cur->win_base + i + m->len;
-  message__response_headers_end(conn, s, cur);
+  struct podlens_pending_request *req = pending__answered(conn);
+  if (m->length_body &&
+      !(req && (req->method == PODLENS_METHOD_HEAD || req->method == PODLENS_METHOD_CONNECT))) {
+    s->phase = PODLENS_PHASE_BODY_LENGTH; /* the common case, in three branches */
+    s->body_remaining = s->value;
+  } else {
+    message__response_headers_end(conn, s, cur);
+  }
   if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len) {
     message__skip_length_body(conn, s, cur); /* a page in the same packet: a step less */
   }
@@ -655,6 +662,7 @@ __noinline int http1__memo_keep(struct podlens_conn_state *conn, struct parse_cu
   m->header_bytes = conn->resp.header_bytes;
   m->status = conn->resp.status;
   m->message_flags = conn->resp.message_flags;
+  m->length_body = response__frames_length_body(&conn->resp);
   m->value = conn->resp.value;
   m->free_words = cur->memo_free;
   m->len = len;

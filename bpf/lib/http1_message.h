@@ -314,6 +314,17 @@ static __always_inline int response__opens_tunnel(const struct podlens_pending_r
   return req && req->method == PODLENS_METHOD_CONNECT && s->status >= 200 && s->status < 300;
 }
 
+/* Does the header block just read (s at its blank line) frame a body by Content-Length alone,
+ * value > 0 bytes, under a final status that has one? Then the body follows, unless the
+ * request was a HEAD or a CONNECT (what message__response_headers_end() decides, in fewer
+ * branches: http1__memo_take() keeps the answer with the block). */
+static __always_inline int response__frames_length_body(const struct podlens_stream_state *s) {
+  __u8 framing = s->message_flags & (PODLENS_MSG_CHUNKED | PODLENS_MSG_TRANSFER_ENCODING |
+                                     PODLENS_MSG_CONTENT_LENGTH);
+  return framing == PODLENS_MSG_CONTENT_LENGTH && s->value > 0 && s->status >= 200 &&
+         s->status != 204 && s->status != 304;
+}
+
 /* The blank line after the response headers: frame the body or complete the transaction. */
 static __always_inline void message__response_headers_end(struct podlens_conn_state *conn,
                                                           struct podlens_stream_state *s,

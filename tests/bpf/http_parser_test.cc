@@ -830,6 +830,27 @@ std::vector<ParserCase> parserCases() {
        },
        exchangeEvents({200, 200, 404, 200})},
 
+      // A block the memo takes frames its body as the byte machine would: the memo keeps
+      // whether its block frames a body by Content-Length, and the request still decides.
+      {"repeated response blocks: no body for a HEAD, nor under a 304 with a length",
+       [](TcpFlow& f) {
+         const std::string page = serverResponse("18:04:17", "hello");
+         const std::string block = page.substr(0, page.find("\r\n\r\n") + 4);
+         const std::string notModified = "HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n";
+         return concat({{f.client(request("GET", "/g"))}, {f.server(page)},
+                        {f.client(request("HEAD", "/h"))}, {f.server(block)},
+                        {f.client(request("GET", "/g2"))}, {f.server(page)},
+                        {f.client(request("GET", "/c"))}, {f.server(notModified)},
+                        {f.client(request("GET", "/c2"))}, {f.server(notModified)},
+                        {f.client(request("GET", "/after"))}, {f.server(page)}});
+       },
+       {{PODLENS_METHOD_GET, "/g", 200},
+        {PODLENS_METHOD_HEAD, "/h", 200},
+        {PODLENS_METHOD_GET, "/g2", 200},
+        {PODLENS_METHOD_GET, "/c", 304},
+        {PODLENS_METHOD_GET, "/c2", 304},
+        {PODLENS_METHOD_GET, "/after", 200}}},
+
       {"repeated response blocks: line ends inside a line nobody needs are not a repeat",
        [](TcpFlow& f) {
          // The same bytes but 40-71, words inside the X-Pad line past its name, which the
@@ -968,6 +989,7 @@ TEST_F(ParserTest, ResponseMemoIsKeptPerServerOnEachCpuAndTakesRepeats) {
   exchange(flow, serverResponse("18:04:17", "hello"));
   EXPECT_EQ(memo(kServerPort), block(serverResponse("18:04:17", "hello")))
       << "a connection's first response";
+  EXPECT_EQ(harness_->memo(kServerPort, cpu).length_body, 1) << "a 200 with a length frames one";
   exchange(flow, serverResponse("18:04:17", "hello"));
   EXPECT_EQ(memo(kServerPort), block(serverResponse("18:04:17", "hello"))) << "the same bytes";
   exchange(flow, serverResponse("18:04:59", "hello"));
@@ -978,18 +1000,21 @@ TEST_F(ParserTest, ResponseMemoIsKeptPerServerOnEachCpuAndTakesRepeats) {
       << "another connection's first response, a repeat";
   exchange(other, serverResponse("18:05:00", "other", 404));
   EXPECT_EQ(memo(otherPort), block(serverResponse("18:05:00", "other", 404)));
+  exchange(other, serverResponse("18:05:00", "", 404));
+  EXPECT_EQ(harness_->memo(otherPort, cpu).length_body, 0) << "Content-Length: 0 frames none";
+  exchange(other, serverResponse("18:05:00", "other", 404));
   EXPECT_EQ(memo(kServerPort), block(serverResponse("18:05:00", "hello")))
       << "the other server's block went to its own memo";
   exchange(flow, serverResponse("18:05:00", "hello!"));
   EXPECT_EQ(memo(kServerPort), block(serverResponse("18:05:00", "hello!")));
 
   std::vector<podlens_http_event> events = harness_->takeEvents();
-  ASSERT_EQ(events.size(), 6u);
+  ASSERT_EQ(events.size(), 8u);
   std::vector<uint16_t> statuses;
   for (const podlens_http_event& e : events) {
     statuses.push_back(e.status);
   }
-  EXPECT_EQ(statuses, (std::vector<uint16_t>{200, 200, 200, 200, 404, 200}));
+  EXPECT_EQ(statuses, (std::vector<uint16_t>{200, 200, 200, 200, 404, 404, 404, 200}));
 }
 
 // A response that starts a packet is first compared with the memo in one call

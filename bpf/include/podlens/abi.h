@@ -293,7 +293,8 @@ struct podlens_header_memo {
   __u16 header_bytes; /* host: the stream's header_bytes at the blank line */
   __u16 status;       /* host: the status code read */
   __u8 message_flags; /* enum podlens_message_flags at the blank line */
-  __u8 pad0;
+  __u8 length_body;   /* 1: a final status whose body Content-Length alone frames (value > 0):
+                         it follows unless a HEAD or CONNECT asked (http1_fast.h) */
   __u32 free_words;   /* host: bit w: bytes [8w, 8w + 8) lie inside lines nobody needs, past
                          the bytes that tell a line's name (any change there is taken) */
   __u32 pad1;
