@@ -599,8 +599,10 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   } else {
     message__response_headers_end(conn, s, cur);
   }
-  if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len) {
-    message__skip_length_body(conn, s, cur); /* a page in the same packet: a step less */
+  if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len &&
+      cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
+    message__emit_response_event(conn, s, cur, 0); /* a page in the same packet: inline */
+    s->phase = PODLENS_PHASE_IDLE;
   }
   return 1;
 }

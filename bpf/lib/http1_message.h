@@ -216,31 +216,27 @@ static __always_inline void event__copy_path(struct podlens_http_event *e,
 
 /*
  * Emits the event of the oldest pending request, answered by the response just completed
- * (s, the response stream). A global function: six places complete a response (a body's
- * end; a header block with no body, with a zero length, or opening a tunnel; a close; the
- * last chunk), and one copy of the event code, rather than one inlined at each, keeps the
- * code a transaction runs through small and warm in the instruction cache (on real traffic
- * the network stack evicts it between packets).
+ * (s, the response stream), and moves tail past it. Inlined only where a common response
+ * completes (a body's end after a block the memo took); elsewhere through the global
+ * message__complete_response().
  */
-__noinline int message__complete_response(struct podlens_conn_state *conn,
-                                          struct podlens_stream_state *s,
-                                          struct parse_cursor *cur, __u32 extra_flags) {
-  if (!conn || !s || !cur) {
-    return 0;
-  }
+static __always_inline void message__emit_response_event(struct podlens_conn_state *conn,
+                                                         struct podlens_stream_state *s,
+                                                         struct parse_cursor *cur,
+                                                         __u32 extra_flags) {
   if (conn->head == conn->tail) {
     loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
-    return 0;
+    return;
   }
   struct podlens_pending_request *req = pending__answered(conn);
   if (!req) {
     conn->tail++; /* answers a request discarded on overflow, counted when it came */
-    return 0;
+    return;
   }
 #ifdef PODLENS_LEDGER_NO_EVENT /* a ledger build (bench/dataplane_ledger.sh) only */
   barrier_var(extra_flags); /* unused, it would not be passed: the verifier checks it is */
   conn->tail++;
-  return 0;
+  return;
 #endif
   struct podlens_event_batch *batch;
   struct podlens_http_event *e = event__open(&batch);
@@ -265,6 +261,22 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
     event__close(batch, e);
   }
   conn->tail++;
+}
+
+/*
+ * The event of a completed response, out of line. A global function: six places complete a
+ * response (a body's end; a header block with no body, with a zero length, or opening a
+ * tunnel; a close; the last chunk), and one copy of the event code, rather than one inlined
+ * at each, keeps the code a transaction runs through small and warm in the instruction cache
+ * (on real traffic the network stack evicts it between packets).
+ */
+__noinline int message__complete_response(struct podlens_conn_state *conn,
+                                          struct podlens_stream_state *s,
+                                          struct parse_cursor *cur, __u32 extra_flags) {
+  if (!conn || !s || !cur) {
+    return 0;
+  }
+  message__emit_response_event(conn, s, cur, extra_flags);
   return 0;
 }
 
