@@ -563,10 +563,21 @@ static __always_inline int memo__repeats(struct podlens_header_memo *m,
   return memo__same_bytes(m, win, i, len) || memo__repeats_but_free_words(m, win, i, len);
 }
 
+/* Does a block that repeats the memo open a body of m->value bytes for the request it
+ * answers (req, NULL when none is waiting)? The memo's length_body answers for the block;
+ * a HEAD or a CONNECT still goes through the block's whole end. */
+static __always_inline int memo__opens_length_body(const struct podlens_header_memo *m,
+                                                   const struct podlens_pending_request *req) {
+  return m->length_body &&
+         !(req && (req->method == PODLENS_METHOD_HEAD || req->method == PODLENS_METHOD_CONNECT));
+}
+
 /* Takes a response's header block at window index i when it repeats the memo: the stream
- * as the memo's block left it at its blank line, then the block's end, inline (a call less
- * on every hit: 44-93 ns on a cold packet, docs/data-plane.md). Returns 1 when taken. A
- * global function, verified once, apart from the line loop that calls it. */
+ * as the memo's block left it at its blank line, then the block's end, inline, a body of
+ * known length framed in three branches when the memo says so, and the event of a body that
+ * ends in the same packet, inline too (each a cut of a cold packet's code,
+ * docs/data-plane.md). Returns 1 when taken. A global function, verified once, apart from the
+ * line loop that calls it. */
 __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cursor *cur,
                                 struct podlens_window *win, __u32 i, __u32 n) {
 #ifdef PODLENS_LEDGER_NO_MEMO /* a ledger build (bench/dataplane_ledger.sh) only */
@@ -591,9 +602,7 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   s->value = m->value;
   s->header_bytes = m->header_bytes;
   cur->off = cur->win_base + i + m->len;
-  struct podlens_pending_request *req = pending__answered(conn);
-  if (m->length_body &&
-      !(req && (req->method == PODLENS_METHOD_HEAD || req->method == PODLENS_METHOD_CONNECT))) {
+  if (memo__opens_length_body(m, pending__answered(conn))) {
     s->phase = PODLENS_PHASE_BODY_LENGTH; /* the common case, in three branches */
     s->body_remaining = s->value;
   } else {
@@ -601,7 +610,8 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   }
   if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len &&
       cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
-    message__emit_response_event(conn, s, cur, 0); /* a page in the same packet: inline */
+    /* message__skip_length_body(), with the event inline: a page in the same packet */
+    message__emit_response_event(conn, s, cur, 0);
     s->phase = PODLENS_PHASE_IDLE;
   }
   return 1;

@@ -329,7 +329,7 @@ static __always_inline int response__opens_tunnel(const struct podlens_pending_r
 /* Does the header block just read (s at its blank line) frame a body by Content-Length alone,
  * value > 0 bytes, under a final status that has one? Then the body follows, unless the
  * request was a HEAD or a CONNECT (what message__response_headers_end() decides, in fewer
- * branches: http1__memo_take() keeps the answer with the block). */
+ * branches: http1__memo_keep() keeps the answer with the block, http1__memo_take() reads it). */
 static __always_inline int response__frames_length_body(const struct podlens_stream_state *s) {
   __u8 framing = s->message_flags & (PODLENS_MSG_CHUNKED | PODLENS_MSG_TRANSFER_ENCODING |
                                      PODLENS_MSG_CONTENT_LENGTH);
