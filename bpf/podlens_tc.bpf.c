@@ -57,18 +57,18 @@ static __always_inline int selector__match(__u32 ifindex, __u16 pod_port, __u16 
 }
 
 /*
- * The selection of a packet whose connection state is conn (NULL when it has none). A state
+ * The selection of a packet whose connection's slot is slot (NULL when it has none). A state
  * that cached its selection at the current generation of pl_selectors answers without a
  * lookup; otherwise the selectors decide. Returns 1 when it looked the selector up, 0 when
  * the cache answered, -1 when no selector names the packet.
  */
-static __always_inline int selection__of(const struct podlens_conn_state *conn,
+static __always_inline int selection__of(const struct podlens_conn_slot *slot,
                                          __u32 generation, __u32 ifindex, __u16 pod_port,
                                          __u16 peer_port, struct selection *out) {
-  if (conn && conn->selector_generation == generation) {
-    out->direction = conn->direction;
-    out->capture_flags = conn->capture_flags;
-    out->policy_id = conn->policy_id;
+  if (slot && slot->state.selector_generation == generation) {
+    out->direction = slot->state.direction;
+    out->capture_flags = slot->state.capture_flags;
+    out->policy_id = slot->state.policy_id;
     return 0;
   }
   return selector__match(ifindex, pod_port, peer_port, out) < 0 ? -1 : 1;
@@ -158,18 +158,19 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (packet__conn_addrs(skb, &seg, from_pod, &cur.key) < 0) {
     return TC_ACT_UNSPEC;
   }
-  struct podlens_conn_state *conn = bpf_map_lookup_elem(&pl_conns, &cur.key);
+  struct podlens_conn_slot *slot = conn_table__find(&cur.key, podlens_conn_hash(&cur.key));
   struct selection sel;
-  int looked_up = selection__of(conn, generation, skb->ifindex, pod_port, peer_port, &sel);
+  int looked_up = selection__of(slot, generation, skb->ifindex, pod_port, peer_port, &sel);
   if (looked_up < 0) {
     return TC_ACT_UNSPEC;
   }
   /* Requests flow towards a server pod and away from a client pod. */
   cur.is_request = (sel.direction == PODLENS_DIR_INBOUND) ? !from_pod : from_pod;
-  conn = conn__existing_or_new(skb, conn, &seg, &sel, generation, &cur);
-  if (!conn) {
+  slot = conn__existing_or_new(skb, slot, &seg, &sel, generation, &cur);
+  if (!slot) {
     return TC_ACT_UNSPEC;
   }
+  struct podlens_conn_state *conn = &slot->state;
   struct podlens_stream_state *s = stream__of(conn, &cur);
   if (!stream__take(s)) {
     loss__count(PODLENS_LOSS_CONCURRENT_SEGMENT);
@@ -197,7 +198,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   }
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
     conn__forget(conn);
-    bpf_map_delete_elem(&pl_conns, &cur.key);
+    slot__free(slot);
     return TC_ACT_UNSPEC; /* the flag went with the state */
   }
   stream__release(s);

@@ -2,6 +2,7 @@
 /* Connection tracking for selected flows: state lookup/creation and TCP sequence placement. */
 #pragma once
 
+#include "lib/conn_table.h"
 #include "lib/http1_step.h"
 #include "lib/packet.h"
 
@@ -45,28 +46,47 @@ struct selection {
   __u32 policy_id;
 };
 
+/* A state of all zeros, a word at a time (760 bytes: too many for one memset). */
+static __always_inline void conn__zero(struct podlens_conn_state *conn) {
+#pragma clang loop unroll(disable)
+  for (__u32 w = 0; w < sizeof(*conn) / 8; w++) {
+    ((__u64 *)conn)[w] = 0;
+  }
+}
+
 /*
- * Puts a new state for cur->key in pl_conns: replacing any other (replace, a new SYN) or only
- * where there is none. Returns 0 when the map holds a state for the key, -1 when it is full.
- * A global function: only a connection's first packet runs it, and the packets after it run
- * through smaller code.
+ * Gives cur->key a slot of pl_conns with a new state: replacing the key's own state
+ * (replace, a new SYN; the caller forgot it) or only where the key has none. Returns the
+ * slot's index, or -1 when the key's set has no slot to give (counted). A global function:
+ * only a connection's first packet runs it, and the packets after it run through smaller
+ * code.
  */
 __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cur,
                             __u32 generation, __u32 next_seq, __u32 replace) {
   if (!sel || !cur) {
     return -1;
   }
-  struct podlens_scratch *scratch = scratch__get();
-  if (!scratch) {
+  __u32 hash = podlens_conn_hash(&cur->key);
+  __u32 index = 0;
+  int claimed = conn_table__claim(&cur->key, hash, replace, &index);
+  if (claimed == CONN_CLAIM_NONE) {
+    loss__count(PODLENS_LOSS_CONN_MAP_FULL);
     return -1;
   }
-  /* Only the fields around the FIFO are ever written here: its slots stay as the zeroed
-   * per-CPU map made them (their numbers must start at 0, see pending__drop_all). */
-  struct podlens_conn_state *fresh = &scratch->fresh_conn;
-  __builtin_memset(fresh, 0, __builtin_offsetof(struct podlens_conn_state, pending));
-  __builtin_memset(&fresh->resp, 0,
-                   __builtin_offsetof(struct podlens_conn_state, discarded) -
-                       __builtin_offsetof(struct podlens_conn_state, resp));
+  struct podlens_conn_slot *slot = conn_table__slot(index);
+  if (!slot) {
+    return -1;
+  }
+  if (claimed == CONN_CLAIM_EXISTS) {
+    return index; /* another CPU created it first */
+  }
+  if (claimed == CONN_CLAIM_EVICTED) {
+    conn__forget(&slot->state); /* what the connection it held still waited for is lost */
+  }
+  slot->hash = hash;
+  __builtin_memcpy(&slot->key, &cur->key, sizeof(slot->key));
+  struct podlens_conn_state *fresh = &slot->state;
+  conn__zero(fresh); /* the FIFO's slot numbers too: they must start at 0 (pending__drop_all) */
   fresh->direction = sel->direction;
   fresh->capture_flags = sel->capture_flags;
   fresh->policy_id = sel->policy_id;
@@ -75,30 +95,26 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
       sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
   fresh->req.seq_valid = 1;
   fresh->req.next_seq = next_seq;
-  long err = bpf_map_update_elem(&pl_conns, &cur->key, fresh, replace ? BPF_ANY : BPF_NOEXIST);
-  if (err && err != -17 /* EEXIST: another CPU created it first */) {
-    loss__count(PODLENS_LOSS_CONN_MAP_FULL);
-    return -1;
-  }
-  return 0;
+  slot__publish(slot);
+  return index;
 }
 
 /*
- * The state of a selected connection: conn, the state the caller looked up, or a new one
- * created on SYN (also replacing conn) or on the first bytes of a request. Returns NULL when
+ * The slot of a selected connection: slot, the one the caller found, or a new one claimed
+ * on SYN (also replacing slot's state) or on the first bytes of a request. Returns NULL when
  * the segment is not worth state (pure ACKs of unknown flows).
  */
-static __always_inline struct podlens_conn_state *
-conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_state *conn,
+static __always_inline struct podlens_conn_slot *
+conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_slot *slot,
                       const struct tcp_segment *seg, const struct selection *sel,
                       __u32 generation, struct parse_cursor *cur) {
   int syn = seg->flags & TCP_FLAG_SYN;
   int fresh_syn = syn && !(seg->flags & TCP_FLAG_ACK) && cur->is_request;
-  if (conn && !fresh_syn) {
-    return conn;
+  if (slot && !fresh_syn) {
+    return slot;
   }
-  if (conn) {
-    conn__forget(conn); /* a new connection on the same tuple replaces this one */
+  if (slot) {
+    conn__forget(&slot->state); /* a new connection on the same tuple replaces this one */
   }
   if (!fresh_syn) {
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {
@@ -114,10 +130,11 @@ conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_state *conn,
     }
   }
   /* A new SYN replaces whatever a previous connection on the same tuple left. */
-  if (conn__insert(sel, cur, generation, fresh_syn ? seg->seq + 1 : seg->seq, fresh_syn) < 0) {
+  int index = conn__insert(sel, cur, generation, fresh_syn ? seg->seq + 1 : seg->seq, fresh_syn);
+  if (index < 0) {
     return NULL;
   }
-  return bpf_map_lookup_elem(&pl_conns, &cur->key);
+  return conn_table__slot((__u32)index);
 }
 
 /*

@@ -32,14 +32,21 @@ struct {
   __type(value, struct podlens_port_filter);
 } pl_ports SEC(".maps");
 
-/* Parser state per TCP connection of a selected flow. Key: ifindex + pod-oriented 5-tuple.
- * Written and read only by BPF; user space only reads it for debugging. LRU keeps it bounded. */
+/* Parser state per TCP connection of a selected flow: a set-associative table of slots
+ * (struct podlens_conn_slot, lib/conn_table.h), a connection's slot found by the hash of its
+ * key (ifindex + pod-oriented 5-tuple). Written and read only by BPF; user space only reads it
+ * for debugging. Mmapable: its values are page-aligned, so each slot takes whole lines. */
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(map_flags, BPF_F_MMAPABLE);
   __uint(max_entries, 16384);
-  __type(key, struct podlens_conn_key);
-  __type(value, struct podlens_conn_state);
+  __type(key, __u32);
+  __type(value, struct podlens_conn_slot);
 } pl_conns SEC(".maps");
+
+/* pl_conns' sets less one: a power of two less one, set by the loader from the map's size
+ * (max_entries / PODLENS_CONN_WAYS sets). */
+const volatile __u32 pl_conn_set_mask = 16384 / PODLENS_CONN_WAYS - 1;
 
 /* Completed transactions: records of 1 to PODLENS_EVENT_BATCH_MAX struct podlens_http_event.
  * Written by BPF, read by user space. */
@@ -105,7 +112,6 @@ struct podlens_scratch {
    * that start near the end of the loaded bytes. */
   __u8 chunk[2 * PODLENS_PARSE_CHUNK + 8];
   struct podlens_window window;
-  struct podlens_conn_state fresh_conn;
 };
 
 struct {

@@ -236,7 +236,8 @@ Flags:
   --series-per-pod N         series cap per pod before the overflow series (default 500)
   --duration-buckets A,B,..  histogram bounds in seconds (default: OpenTelemetry's)
   --log-level LEVEL          trace, debug, info, warn, error, off (default info)
-  --max-connections N        connection-state entries, when this instance loads (16384)
+  --max-connections N        connection-state slots, when this instance loads: sets of 4, a
+                             power of two of them (16384)
   --ring-buffer-bytes N      event ring buffer, power of two, when it loads (4194304)
   --version, --help
 )";

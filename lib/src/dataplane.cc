@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,7 +55,9 @@ Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& optio
     return errnoError("opening the podlens_tc BPF object", errno);
   }
   std::unique_ptr<DataPlane> plane(new DataPlane(skel, Fds{}, false));
-  int err = bpf_map__set_max_entries(skel->maps.pl_conns, options.maxConnections);
+  const uint32_t sets = connectionSets(options.maxConnections);
+  skel->rodata->pl_conn_set_mask = sets - 1;
+  int err = bpf_map__set_max_entries(skel->maps.pl_conns, sets * PODLENS_CONN_WAYS);
   if (err == 0) {
     err = bpf_map__set_max_entries(skel->maps.pl_events, options.ringBufferBytes);
   }
@@ -249,25 +252,73 @@ Status DataPlane::writeOutEventBatches() {
   return status;
 }
 
-size_t DataPlane::countConnections() const {
-  size_t count = 0;
-  podlens_conn_key key{};
-  podlens_conn_key next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(connsFd(), prev, &next) == 0) {
-    ++count;
-    key = next;
-    prev = &key;
+uint32_t DataPlane::connectionSets(uint32_t maxConnections) {
+  uint32_t sets = 1;
+  while (sets * 2 <= maxConnections / PODLENS_CONN_WAYS) {
+    sets *= 2;
   }
+  return sets;
+}
+
+Result<uint32_t> DataPlane::connectionSlots() const {
+  bpf_map_info info{};
+  uint32_t length = sizeof(info);
+  if (bpf_obj_get_info_by_fd(connsFd(), &info, &length) != 0) {
+    return errnoError("reading pl_conns' size", errno);
+  }
+  return info.max_entries;
+}
+
+size_t DataPlane::countConnections() const {
+  auto slots = connectionSlots();
+  if (!slots) {
+    return 0;
+  }
+  const size_t bytes = static_cast<size_t>(*slots) * sizeof(podlens_conn_slot);
+  void* table = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, connsFd(), 0);
+  if (table == MAP_FAILED) {
+    return 0;
+  }
+  size_t count = 0;
+  const auto* slot = static_cast<const podlens_conn_slot*>(table);
+  for (uint32_t i = 0; i < *slots; ++i) {
+    count += __atomic_load_n(&slot[i].claim, __ATOMIC_RELAXED) == PODLENS_SLOT_READY;
+  }
+  munmap(table, bytes);
   return count;
 }
 
+Result<uint32_t> DataPlane::findConnectionSlot(const podlens_conn_key& key) const {
+  auto slots = connectionSlots();
+  if (!slots) {
+    return slots.error();
+  }
+  const uint32_t setMask = *slots / PODLENS_CONN_WAYS - 1;
+  const uint32_t hash = podlens_conn_hash(&key);
+  const uint32_t first = podlens_conn_set_first(hash, setMask);
+  for (uint32_t way = 0; way < PODLENS_CONN_WAYS; ++way) {
+    podlens_conn_slot slot{};
+    uint32_t index = first + way;
+    if (bpf_map_lookup_elem(connsFd(), &index, &slot) != 0) {
+      return errnoError("reading slot " + std::to_string(index) + " of pl_conns", errno);
+    }
+    if (slot.claim == PODLENS_SLOT_READY && slot.hash == hash && slot.key == key) {
+      return index;
+    }
+  }
+  return Error{"no connection " + toString(key) + " in pl_conns"};
+}
+
 Result<podlens_conn_state> DataPlane::lookupConnection(const podlens_conn_key& key) const {
-  podlens_conn_state state{};
-  if (bpf_map_lookup_elem(connsFd(), &key, &state) != 0) {
+  auto index = findConnectionSlot(key);
+  if (!index) {
+    return index.error();
+  }
+  podlens_conn_slot slot{};
+  if (bpf_map_lookup_elem(connsFd(), &*index, &slot) != 0) {
     return errnoError("looking up connection " + toString(key), errno);
   }
-  return state;
+  return slot.state;
 }
 
 Result<std::vector<std::pair<podlens_selector_key, podlens_selector_value>>>

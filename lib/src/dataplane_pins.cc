@@ -38,8 +38,8 @@ constexpr MapShape kSelectors{"pl_selectors", BPF_MAP_TYPE_HASH, sizeof(podlens_
                               sizeof(podlens_selector_value), 0};
 constexpr MapShape kPorts{"pl_ports", BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
                           sizeof(podlens_port_filter), 1};
-constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_LRU_HASH, sizeof(podlens_conn_key),
-                          sizeof(podlens_conn_state), 0};
+constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+                          sizeof(podlens_conn_slot), 0};
 constexpr MapShape kEvents{"pl_events", BPF_MAP_TYPE_RINGBUF, 0, 0, 0};
 constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};

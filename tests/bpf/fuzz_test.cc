@@ -7,7 +7,7 @@
 //                transactions in the bytes, no loss.
 //   Adversarial  random bytes, truncated headers, giant lines, broken chunk framing, byte
 //                flips, random cuts: never more events than real responses, state bounded
-//                by the LRU, every connection with malformed input counted in pl_losses,
+//                by the table's size, every connection with malformed input counted in pl_losses,
 //                and a well-formed conversation afterwards still parses exactly.
 //   Latency      response_last_byte_ns is the time of the last body byte for each framing.
 #include <gtest/gtest.h>

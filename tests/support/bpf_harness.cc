@@ -147,7 +147,16 @@ std::optional<podlens_conn_state> BpfHarness::connection(const TcpFlow& flow) co
 
 void BpfHarness::putConnection(const TcpFlow& flow, const podlens_conn_state& state) {
   podlens_conn_key key = connKey(flow);
-  if (bpf_map_update_elem(plane_->connsFd(), &key, &state, BPF_EXIST) != 0) {
+  Result<uint32_t> index = plane_->findConnectionSlot(key);
+  if (!index.ok()) {
+    throw std::runtime_error("putConnection: " + index.error().message);
+  }
+  podlens_conn_slot slot{};
+  if (bpf_map_lookup_elem(plane_->connsFd(), &*index, &slot) != 0) {
+    throw std::runtime_error("putConnection " + toString(key) + ": " + std::strerror(errno));
+  }
+  slot.state = state;
+  if (bpf_map_update_elem(plane_->connsFd(), &*index, &slot, BPF_EXIST) != 0) {
     throw std::runtime_error("putConnection " + toString(key) + ": " + std::strerror(errno));
   }
 }

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 8
+#define PODLENS_ABI_VERSION 9
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -336,6 +336,59 @@ struct podlens_conn_state {
   __u32 pad3;
   struct podlens_pending_request discarded;
 };
+
+/*
+ * pl_conns: a table of connection states in an array, set-associative. A key hashes
+ * (podlens_conn_hash) to a set of PODLENS_CONN_WAYS slots, and its state is in one of them.
+ * An array lookup is inlined by the verifier and the hash and compare are the programs' own:
+ * 50-60 ns a packet less than the LRU hash map before it (a jhash of the 44-byte key and the
+ * kernel's bucket walk, docs/data-plane.md). The table has 2^k sets (pl_conn_set_mask, set by
+ * the loader from the map's size); a new connection takes a free slot of its set, or the
+ * slot whose connection was least recently active, as an LRU map would have evicted it.
+ */
+#define PODLENS_CONN_WAYS 4
+
+/* Where a slot stands; its claim moves with atomic compare-exchanges, so that two CPUs
+ * never fill one slot, and a reader trusts a key only once its slot is ready. */
+enum podlens_slot_claim {
+  PODLENS_SLOT_FREE = 0,    /* no connection */
+  PODLENS_SLOT_WRITING = 1, /* a CPU is filling it in */
+  PODLENS_SLOT_READY = 2,   /* key and state are a connection's */
+};
+
+/* One slot of pl_conns: 13 cache lines, and the array's values are page-aligned
+ * (BPF_F_MMAPABLE), so no two slots share a line. The key and its claim come first, in the
+ * line every lookup reads, which only a new or closing connection writes. */
+struct podlens_conn_slot {
+  __u64 claim;                 /* enum podlens_slot_claim */
+  __u32 hash;                  /* host: podlens_conn_hash(&key), compared before the key */
+  struct podlens_conn_key key; /* the connection's, when ready */
+  struct podlens_conn_state state;
+  __u8 pad0[16];
+};
+
+/* A hash of a connection key: six independent multiplies and a final mix (murmur3's), for
+ * BPF and user space alike. Not seeded: a peer that crafts tuples to share a set with a
+ * connection can take its slot, as many connections could evict it from an LRU map. */
+static inline __u32 podlens_conn_hash(const struct podlens_conn_key *k) {
+  __u32 w[11]; /* the key's words; a copy, not a cast, which would break aliasing rules */
+  __builtin_memcpy(w, k, sizeof(w));
+  __u64 h = ((__u64)w[1] << 32 | w[0]) * 0x9e3779b97f4a7c15ull +
+            ((__u64)w[3] << 32 | w[2]) * 0xc2b2ae3d27d4eb4full +
+            ((__u64)w[5] << 32 | w[4]) * 0x165667b19e3779f9ull +
+            ((__u64)w[7] << 32 | w[6]) * 0x85ebca77c2b2ae63ull +
+            ((__u64)w[9] << 32 | w[8]) * 0x27d4eb2f165667c5ull +
+            (__u64)w[10] * 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return (__u32)(h >> 32);
+}
+
+/* The first slot of the set a hash names, in a table of set_mask + 1 sets. */
+static inline __u32 podlens_conn_set_first(__u32 hash, __u32 set_mask) {
+  return (hash & set_mask) * PODLENS_CONN_WAYS;
+}
 
 /* The pl_memos slot of a server's responses: its pod's interface and its port, so that a CPU
  * keeps a memo for each of the servers whose responses it sees, not one they overwrite in

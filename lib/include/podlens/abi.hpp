@@ -51,6 +51,10 @@ static_assert(offsetof(podlens_conn_state, discarded) ==
 static_assert(sizeof(podlens_conn_state) ==
               offsetof(podlens_conn_state, discarded) + sizeof(podlens_pending_request));
 static_assert(sizeof(podlens_conn_state) == 760);
+static_assert(offsetof(podlens_conn_slot, claim) == 0);  // 8-aligned: a BPF atomic
+static_assert(offsetof(podlens_conn_slot, key) == 12);
+static_assert(offsetof(podlens_conn_slot, state) == 56);
+static_assert(sizeof(podlens_conn_slot) == 13 * 64);  // whole cache lines: no line shared
 static_assert(sizeof(podlens_header_memo) == 24 + PODLENS_MEMO_BYTES);
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);

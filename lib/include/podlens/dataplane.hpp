@@ -19,7 +19,7 @@ struct ring_buffer;
 namespace podlens {
 
 struct DataPlaneOptions {
-  uint32_t maxConnections = 16384;     // pl_conns entries (LRU)
+  uint32_t maxConnections = 16384;     // pl_conns slots (DataPlane::connectionSets)
   uint32_t ringBufferBytes = 4u << 20;  // pl_events size, a power of two >= page size
 };
 
@@ -113,15 +113,21 @@ class DataPlane {
   // Writes every CPU's batch out to pl_events now (runs a program on each CPU that holds
   // events; the calling thread moves between CPUs meanwhile). Loaded data planes only.
   Status writeOutEventBatches();
-  // Number of entries in pl_conns (walks the map; for tests and self-metrics).
+  // Connections pl_conns holds (reads the whole table; for tests and self-metrics).
   size_t countConnections() const;
+  // The index in pl_conns of the slot that holds a connection, if one does.
+  Result<uint32_t> findConnectionSlot(const podlens_conn_key& key) const;
   // The state of one connection, if present.
   Result<podlens_conn_state> lookupConnection(const podlens_conn_key& key) const;
+  // The sets of PODLENS_CONN_WAYS slots pl_conns gets for a maximum of connections: the
+  // largest power of two that fits, at least one.
+  static uint32_t connectionSets(uint32_t maxConnections);
   // Every selector, in map order.
   Result<std::vector<std::pair<podlens_selector_key, podlens_selector_value>>> listSelectors()
       const;
 
  private:
+  Result<uint32_t> connectionSlots() const;  // pl_conns' max_entries
   struct Fds {
     int ingress = -1;
     int egress = -1;

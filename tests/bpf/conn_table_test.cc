@@ -1,0 +1,146 @@
+// BPF tier: pl_conns, the set-associative connection table (bpf/lib/conn_table.h): which slot
+// a new connection takes when its set is full, what the connection it evicts loses, and a
+// closed connection's slot going back to the table.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "support/bpf_harness.hpp"
+#include "support/require_root.hpp"
+
+namespace podlens::test {
+namespace {
+
+std::string simpleRequest(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+}
+const char* kOkResponse = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+// A table of two sets: flows to port 8080 from client ports chosen so that `count` of them
+// hash to set 0 (podlens_conn_hash, as the programs do).
+constexpr uint32_t kSlots = 2 * PODLENS_CONN_WAYS;
+std::vector<TcpFlow> flowsOfSetZero(size_t count) {
+  std::vector<TcpFlow> flows;
+  for (uint16_t port = 40000; flows.size() < count; ++port) {
+    TcpFlow flow({"10.7.0.2", port}, {"10.7.0.1", 8080}, /*podIsServer=*/true);
+    podlens_conn_key key = BpfHarness::connKey(flow);
+    uint32_t setMask = DataPlane::connectionSets(kSlots) - 1;
+    if (podlens_conn_set_first(podlens_conn_hash(&key), setMask) == 0) {
+      flows.push_back(flow);
+    }
+  }
+  return flows;
+}
+
+DataPlaneOptions twoSets() {
+  DataPlaneOptions options;
+  options.maxConnections = kSlots;
+  return options;
+}
+
+TEST(ConnTable, TableSizeIsAPowerOfTwoOfSets) {
+  EXPECT_EQ(DataPlane::connectionSets(16384), 4096u);
+  EXPECT_EQ(DataPlane::connectionSets(16383), 2048u);  // rounded down
+  EXPECT_EQ(DataPlane::connectionSets(8), 2u);
+  EXPECT_EQ(DataPlane::connectionSets(1), 1u);  // at least one set
+}
+
+// A full set gives a new connection the slot of its least recently active one: here the
+// second of four, as the first sent a request after the others. The evicted connection's
+// request, still waiting, is counted as unanswered; the others go on.
+TEST(ConnTable, NewConnectionEvictsTheLeastRecentlyActiveOfItsSet) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1);
+  for (size_t i = 0; i < PODLENS_CONN_WAYS; ++i) {
+    h.runAll({flows[i].clientSyn(), flows[i].client(simpleRequest("/" + std::to_string(i)))});
+  }
+  h.runAll({flows[0].server(kOkResponse), flows[0].client(simpleRequest("/0-again"))});
+  ASSERT_EQ(h.plane().countConnections(), static_cast<size_t>(PODLENS_CONN_WAYS));
+
+  TcpFlow& newcomer = flows[PODLENS_CONN_WAYS];
+  h.runAll({newcomer.clientSyn(), newcomer.client(simpleRequest("/new"))});
+  EXPECT_FALSE(h.connection(flows[1]).has_value()) << "the least recently active one goes";
+  for (size_t i : {size_t{0}, size_t{2}, size_t{3}, size_t{PODLENS_CONN_WAYS}}) {
+    EXPECT_TRUE(h.connection(flows[i]).has_value()) << "flow " << i;
+  }
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 1u);
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_CONN_MAP_FULL], 0u);
+
+  for (size_t i : {size_t{0}, size_t{2}, size_t{3}, size_t{PODLENS_CONN_WAYS}}) {
+    h.run(flows[i].server(kOkResponse));
+  }
+  std::vector<std::string> paths;
+  for (const podlens_http_event& e : h.takeEvents()) {
+    paths.emplace_back(eventPath(e));
+  }
+  std::sort(paths.begin(), paths.end());  // CPUs' batches come in any order
+  EXPECT_EQ(paths, (std::vector<std::string>{"/0", "/0-again", "/2", "/3", "/new"}));
+}
+
+// A connection a CPU is parsing (its stream taken) is never evicted: with every slot of the
+// set busy, the new connection gets no state, and that is counted.
+TEST(ConnTable, BusyConnectionsAreNotEvicted) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1);
+  for (size_t i = 0; i < PODLENS_CONN_WAYS; ++i) {
+    h.run(flows[i].clientSyn());
+    podlens_conn_state state = h.connection(flows[i]).value();
+    state.resp.busy = 1;
+    h.putConnection(flows[i], state);
+  }
+  h.run(flows[PODLENS_CONN_WAYS].clientSyn());
+  EXPECT_FALSE(h.connection(flows[PODLENS_CONN_WAYS]).has_value());
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_CONN_MAP_FULL], 1u);
+  for (size_t i = 0; i < PODLENS_CONN_WAYS; ++i) {
+    EXPECT_TRUE(h.connection(flows[i]).has_value()) << "flow " << i;
+  }
+}
+
+// A connection closed both ways leaves the table, and its slot takes the next one without
+// evicting anybody.
+TEST(ConnTable, ClosedConnectionsFreeTheirSlots) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  std::vector<TcpFlow> flows = flowsOfSetZero(2 * PODLENS_CONN_WAYS);
+  for (TcpFlow& flow : flows) {
+    h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(simpleRequest("/c")),
+              flow.server(kOkResponse), flow.clientFin(), flow.serverFin()});
+    EXPECT_EQ(h.plane().countConnections(), 0u);
+  }
+  EXPECT_EQ(h.takeEvents().size(), flows.size());
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_CONN_MAP_FULL], 0u);
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 0u);
+}
+
+// A SYN on the tuple of an open connection replaces its state in the same slot: one
+// connection in the table, not two.
+TEST(ConnTable, NewSynOnTheSameTupleReusesItsSlot) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  TcpFlow flow = flowsOfSetZero(1)[0];
+  h.runAll({flow.clientSyn(), flow.client(simpleRequest("/old"))});
+  uint32_t slot = h.plane().findConnectionSlot(BpfHarness::connKey(flow)).value();
+  ASSERT_EQ(h.connection(flow)->head, 1u);
+  h.run(flow.clientSyn());
+  ASSERT_TRUE(h.connection(flow).has_value());
+  EXPECT_EQ(h.connection(flow)->head, 0u) << "a fresh state";
+  h.runAll({flow.client(simpleRequest("/new")), flow.server(kOkResponse)});
+  EXPECT_EQ(h.plane().countConnections(), 1u);
+  EXPECT_EQ(h.plane().findConnectionSlot(BpfHarness::connKey(flow)).value(), slot);
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(eventPath(events[0]), "/new");
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 1u);  // /old, replaced
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_CONN_MAP_FULL], 0u);
+}
+
+}  // namespace
+}  // namespace podlens::test
