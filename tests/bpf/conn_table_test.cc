@@ -119,6 +119,37 @@ TEST(ConnTable, ClosedConnectionsFreeTheirSlots) {
   EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 0u);
 }
 
+// A slot keeps what its last connection left in the request FIFO (only the streams, head and
+// tail are reset): the next connection in it reads none of that. Here the old connection
+// had three pipelined requests with long paths; the new one's event has its own short path,
+// and when it closes with one request unanswered exactly one is counted.
+TEST(ConnTable, AReusedSlotCarriesNothingOfItsLastConnection) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  std::vector<TcpFlow> flows = flowsOfSetZero(2);
+  TcpFlow& old = flows[0];
+  const std::string longPath = "/" + std::string(80, 'x');
+  h.runAll({old.clientSyn(), old.serverSynAck(),
+            old.client(simpleRequest(longPath + "1") + simpleRequest(longPath + "2") +
+                       simpleRequest(longPath + "3")),
+            old.server(std::string(kOkResponse) + kOkResponse + kOkResponse), old.clientFin(),
+            old.serverFin()});
+  ASSERT_EQ(h.takeEvents().size(), 3u);
+  ASSERT_EQ(h.plane().countConnections(), 0u);
+
+  TcpFlow& next = flows[1];
+  h.runAll({next.clientSyn(), next.serverSynAck(), next.client(simpleRequest("/b")),
+            next.server(kOkResponse), next.client(simpleRequest("/c")), next.clientFin(),
+            next.serverFin()});
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(eventPath(events[0]), "/b");
+  EXPECT_EQ(events[0].path_len, 2u);
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 1u);  // "/c"
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_UNMATCHED_RESPONSE], 0u);
+}
+
 // A SYN on the tuple of an open connection replaces its state in the same slot: one
 // connection in the table, not two.
 TEST(ConnTable, NewSynOnTheSameTupleReusesItsSlot) {

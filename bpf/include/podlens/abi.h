@@ -306,8 +306,8 @@ struct podlens_header_memo {
  * podlens_conns value, laid out by writer. The request stream's packets and the response
  * stream's run on the CPUs of the client and of the server, often two: a cache line both
  * write moves between them at every packet. So each writer's fields come in a block of their
- * own, kept apart by at least 56 bytes nobody writes often (a map value is only 8-aligned,
- * so blocks nearer than that can share a line):
+ * own, kept apart by at least 56 bytes nobody writes often (the state starts at byte 56 of
+ * its slot, struct podlens_conn_slot; blocks nearer than that could share a line):
  *   - the selection, read by every packet and written seldom (the request stream on a new
  *     pl_selectors generation, the response stream once when a tunnel opens), then padding;
  *   - the request stream: req, head, and the FIFO slots it fills (the response stream reads
