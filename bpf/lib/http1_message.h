@@ -116,8 +116,9 @@ __noinline int pending__drop_all(struct podlens_conn_state *conn) {
   for (__u32 k = 0; k < PODLENS_PENDING_MAX; k++) {
     __u32 number = conn->pending[k].number;
     /* In flight: number - tail < waiting, and the slot is the number's own (a slot no
-     * request of this connection wrote holds a number outside that range). Sign bits of 64-bit differences instead of compares: BPF has no
-     * set-on-condition, and a branch per compare would be 256 paths for the verifier. */
+     * request of this connection wrote holds a number outside that range). Sign bits of
+     * 64-bit differences instead of compares: BPF has no set-on-condition, and a branch per
+     * compare would be 256 paths for the verifier. */
     __u64 in_flight = ((__u64)(__u32)(number - conn->tail) - waiting) >> 63;
     __u64 own_slot = ((__u64)((number ^ k) & (PODLENS_PENDING_MAX - 1)) - 1) >> 63;
     admitted += in_flight & own_slot;

@@ -288,7 +288,8 @@ size_t DataPlane::countConnections() const {
   return count;
 }
 
-Result<uint32_t> DataPlane::findConnectionSlot(const podlens_conn_key& key) const {
+Result<std::pair<uint32_t, podlens_conn_slot>> DataPlane::readConnectionSlot(
+    const podlens_conn_key& key) const {
   auto slots = connectionSlots();
   if (!slots) {
     return slots.error();
@@ -303,22 +304,26 @@ Result<uint32_t> DataPlane::findConnectionSlot(const podlens_conn_key& key) cons
       return errnoError("reading slot " + std::to_string(index) + " of pl_conns", errno);
     }
     if (slot.claim == PODLENS_SLOT_READY && slot.hash == hash && slot.key == key) {
-      return index;
+      return std::make_pair(index, slot);
     }
   }
   return Error{"no connection " + toString(key) + " in pl_conns"};
 }
 
+Result<uint32_t> DataPlane::findConnectionSlot(const podlens_conn_key& key) const {
+  auto found = readConnectionSlot(key);
+  if (!found) {
+    return found.error();
+  }
+  return found->first;
+}
+
 Result<podlens_conn_state> DataPlane::lookupConnection(const podlens_conn_key& key) const {
-  auto index = findConnectionSlot(key);
-  if (!index) {
-    return index.error();
+  auto found = readConnectionSlot(key);
+  if (!found) {
+    return found.error();
   }
-  podlens_conn_slot slot{};
-  if (bpf_map_lookup_elem(connsFd(), &*index, &slot) != 0) {
-    return errnoError("looking up connection " + toString(key), errno);
-  }
-  return slot.state;
+  return found->second.state;
 }
 
 Result<std::vector<std::pair<podlens_selector_key, podlens_selector_value>>>

@@ -128,6 +128,9 @@ class DataPlane {
 
  private:
   Result<uint32_t> connectionSlots() const;  // pl_conns' max_entries
+  // The index and contents of the slot that holds a connection, if one does.
+  Result<std::pair<uint32_t, podlens_conn_slot>> readConnectionSlot(
+      const podlens_conn_key& key) const;
   struct Fds {
     int ingress = -1;
     int egress = -1;
