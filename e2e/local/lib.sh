@@ -223,9 +223,9 @@ pl_exec() { local pod=$1; shift; ip netns exec "$PL_RUN-$pod" "$@"; }
 # truth of the accuracy test). Each --port PORT serves the same site (the same server block)
 # on one more port: a benchmark that compares a selected port with unselected ones then
 # compares the same work. HTTP_CONF, when given, is appended to the http block: more server
-# blocks, which log in format truth too unless they say otherwise. A keep-alive connection is
-# never closed for its count of requests (keepalive_requests): the benchmarks' alternating
-# phases send some 150,000 requests down one, and a close under a request costs that request.
+# blocks, which log in format truth too unless they say otherwise. A keep-alive connection
+# stays open for 10,000,000 requests (keepalive_requests): the benchmarks' alternating phases
+# send some 150,000 requests down one, and a close under a request costs that request.
 pl_nginx() {
   local listen="listen 8080;"
   while [ "${1:-}" = --port ]; do
