@@ -6,7 +6,7 @@
  *
  * Why: a ring reservation touches cache lines the reader's CPU touched last (the ring's
  * positions, the record header), so on real traffic it costs a response packet more than a
- * replay shows. A record of 16 events pays it once: 5-8% off a response packet's BPF time on
+ * replay shows. A record of 16 to 31 events pays it once: 5-8% off a response packet's BPF time on
  * real traffic, 20 ns in the replay (docs/data-plane.md, Event batches).
  *
  * Who writes a batch: the TC programs and the timer's callback, on the batch's own CPU only.
@@ -14,8 +14,8 @@
  * CPU a TC program and a timer callback do not interleave: both run in softirq or with bottom
  * halves off. A BPF_PROG_TEST_RUN runs a program with preemption off but softirqs on, so a
  * callback may interrupt it: `busy` makes the callback come back later. Without the pin flag
- * (older kernels) the timer could fire on another CPU, so there each event is written on its
- * own, as before batches.
+ * (older kernels) the timer could fire on another CPU, so there each event is written out as a
+ * record of its own as soon as it is complete.
  */
 #pragma once
 
@@ -34,18 +34,21 @@ static __always_inline struct podlens_event_batch *batch__of_this_cpu(void) {
   return bpf_map_lookup_elem(&pl_event_batch, &zero);
 }
 
-/* Writes the batch's events to the ring as one record (a loss of each when it is full). */
+/* Writes the batch's events to the ring as one record (a loss of each when it is full, or
+ * when the batch's length is out of bounds, which event__open never lets it be). */
 static __always_inline void batch__write_out(struct podlens_event_batch *b) {
-  __u32 n = b->count;
-  if (n - 1 < PODLENS_EVENT_BATCH_MAX) { /* 1..MAX: the size bound the verifier needs */
-    __u64 bytes = (__u64)n * sizeof(struct podlens_http_event);
+  __u32 n = b->used;
+  long err = -1;
+  if (n - 1 < PODLENS_EVENT_BATCH_BYTES) { /* 1..the room: the size bound the verifier needs */
     __u64 end = bpf_ringbuf_query(&pl_events, BPF_RB_PROD_POS) + PODLENS_EVENTS_RECORD_BYTES(n);
-    if (bpf_ringbuf_output(&pl_events, b->events, bytes,
-                           events__wakeup_flags(end, PODLENS_EVENTS_RECORD_BYTES(n))) < 0) {
-      loss__add(PODLENS_LOSS_RINGBUF_FULL, n);
-    }
+    err = bpf_ringbuf_output(&pl_events, b->bytes, n,
+                             events__wakeup_flags(end, PODLENS_EVENTS_RECORD_BYTES(n)));
+  }
+  if (err < 0) {
+    loss__add(PODLENS_LOSS_RINGBUF_FULL, b->count);
   }
   b->count = 0;
+  b->used = 0;
 }
 
 /* The timer's callback, on the batch's CPU: writes out what the batch holds. */
@@ -90,38 +93,37 @@ static __always_inline void batch__start_timer(struct podlens_event_batch *b) {
 }
 
 /*
- * Where the next event goes: the next slot of this CPU's batch (*batch set, and busy until
- * event__close), or, on a CPU without a batch timer, a ring record of its own (*batch NULL).
- * NULL when the ring is full (counted).
+ * Where the next event goes: after the events of this CPU's batch (*batch set, and busy until
+ * event__close), which always has room for a whole one. NULL only if the batch is missing,
+ * which a per-CPU array's one entry never is.
  */
 static __always_inline struct podlens_http_event *
 event__open(struct podlens_event_batch **batch) {
   struct podlens_event_batch *b = batch__of_this_cpu();
-  *batch = 0;
-  if (b && b->timer_state != PODLENS_BATCH_TIMER_UNAVAILABLE) {
-    b->busy = 1;
-    barrier();
-    *batch = b;
-    return &b->events[b->count & (PODLENS_EVENT_BATCH_MAX - 1)];
+  *batch = b;
+  if (!b) {
+    return 0;
   }
-  struct podlens_http_event *e = bpf_ringbuf_reserve(&pl_events, sizeof(*e), 0);
-  if (!e) {
-    loss__count(PODLENS_LOSS_RINGBUF_FULL);
+  b->busy = 1;
+  barrier();
+  __u32 at = b->used;
+  if (at > PODLENS_EVENT_BATCH_BYTES - sizeof(struct podlens_http_event)) {
+    /* Never: event__close writes out a batch without that room. Should it happen, the event
+     * goes over the first, and the batch's length past its room has batch__write_out count
+     * all its events lost. (Writing out here takes stack the verifier has not left.) */
+    at = 0;
   }
-  return e;
+  return (struct podlens_http_event *)(b->bytes + at);
 }
 
-/* The event e from event__open is complete: the batch takes it (written out when full), or
- * its own record goes to the ring. */
-static __always_inline void event__close(struct podlens_event_batch *b,
-                                         struct podlens_http_event *e) {
-  if (!b) {
-    __u64 end = bpf_ringbuf_query(&pl_events, BPF_RB_PROD_POS);
-    bpf_ringbuf_submit(e, events__wakeup_flags(end, PODLENS_EVENTS_RECORD_BYTES(1)));
-    return;
-  }
+/* The event e from event__open is complete, its first `bytes` to be sent: the batch takes it,
+ * and goes to the ring once it has no room for another whole event, or at once on a CPU
+ * without a batch timer. */
+static __always_inline void event__close(struct podlens_event_batch *b, __u32 bytes) {
+  b->used += bytes;
   b->count++;
-  if (b->count >= PODLENS_EVENT_BATCH_MAX) {
+  if (b->used > PODLENS_EVENT_BATCH_BYTES - sizeof(struct podlens_http_event) ||
+      b->timer_state == PODLENS_BATCH_TIMER_UNAVAILABLE) {
     batch__write_out(b); /* a timer still running writes out the next batch's first events */
   } else if (b->timer_state != PODLENS_BATCH_TIMER_RUNNING) {
     batch__start_timer(b);

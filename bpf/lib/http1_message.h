@@ -191,13 +191,12 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
   slot->path_len = 0; /* path bytes past path_len are stale: events mask them */
 }
 
-/* The captured path into an event: path_len bytes, the rest zero, so that no byte of an
- * earlier request in the same slot rides along. The event's path zeroed first, then the whole
- * words copied, then the last one masked: a branch per word the path holds, where a loop over
- * all twelve with a mask each took three (a cold response runs every one of them). */
+/* The captured path into an event: its whole words, the last one masked past path_len so
+ * that no byte of an earlier request in the same slot rides along, and no word more (the event
+ * is sent up to the end of its path, PODLENS_EVENT_BYTES). A branch per word the path holds,
+ * where a loop over all twelve with a mask each took three (a cold response runs every one). */
 static __always_inline void event__copy_path(struct podlens_http_event *e,
                                              const struct podlens_pending_request *req) {
-  __builtin_memset(e->path, 0, sizeof(e->path));
   __u32 len = req->path_len;
   __u32 whole = len / 8;
 #pragma clang loop unroll(disable)
@@ -259,7 +258,7 @@ static __always_inline void message__emit_response_event(struct podlens_conn_sta
     __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
     __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
     event__copy_path(e, req);
-    event__close(batch, e);
+    event__close(batch, PODLENS_EVENT_BYTES(e->path_len));
   }
   conn->tail++;
 }

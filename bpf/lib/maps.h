@@ -48,8 +48,8 @@ struct {
  * (max_entries / PODLENS_CONN_WAYS sets). */
 const volatile __u32 pl_conn_set_mask = 16384 / PODLENS_CONN_WAYS - 1;
 
-/* Completed transactions: records of 1 to PODLENS_EVENT_BATCH_MAX struct podlens_http_event.
- * Written by BPF, read by user space. */
+/* Completed transactions: records of one CPU's batch of events (struct podlens_event_batch's
+ * bytes). Written by BPF, read by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 4 << 20);

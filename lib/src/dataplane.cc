@@ -356,20 +356,34 @@ Result<std::unique_ptr<EventReader>> EventReader::open(int ringBufferFd, Handler
 
 EventReader::~EventReader() { ring_buffer__free(ring_); }
 
-// A record is 1 to PODLENS_EVENT_BATCH_MAX events back to back (one CPU's batch).
+bool forEachEventInRecord(const void* data, size_t size,
+                          const std::function<void(const podlens_http_event&)>& handler) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  size_t at = 0;
+  do {
+    podlens_http_event event{};
+    if (size - at < PODLENS_EVENT_HEAD_BYTES) {
+      return false;
+    }
+    std::memcpy(&event, bytes + at, PODLENS_EVENT_HEAD_BYTES);
+    if (event.path_len > PODLENS_PATH_MAX || size - at < PODLENS_EVENT_BYTES(event.path_len)) {
+      return false;
+    }
+    std::memcpy(event.path, bytes + at + PODLENS_EVENT_HEAD_BYTES, event.path_len);
+    handler(event);
+    at += PODLENS_EVENT_BYTES(event.path_len);
+  } while (at < size);
+  return true;
+}
+
 int EventReader::onRecord(void* ctx, void* data, size_t size) {
   auto* self = static_cast<EventReader*>(ctx);
-  if (size == 0 || size % sizeof(podlens_http_event) != 0 ||
-      size / sizeof(podlens_http_event) > PODLENS_EVENT_BATCH_MAX) {
-    ++self->malformed_;
-    return 0;
-  }
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (size_t at = 0; at < size; at += sizeof(podlens_http_event)) {
-    podlens_http_event event;
-    std::memcpy(&event, bytes + at, sizeof(event));
+  bool whole = forEachEventInRecord(data, size, [self](const podlens_http_event& event) {
     self->handler_(event);
     ++self->handled_;
+  });
+  if (!whole) {
+    ++self->malformed_;
   }
   return 0;
 }

@@ -18,6 +18,14 @@ namespace {
 
 const char* kRequest = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
 const char* kResponse = "HTTP/1.1 204 No Content\r\n\r\n";
+constexpr uint64_t kEventBytes = PODLENS_EVENT_BYTES(2);  // "/b": 88 bytes in a record
+
+// Events of eventBytes each that a batch takes before it goes to the ring: it goes once it has
+// no room left for a whole event.
+constexpr int eventsPerBatch(uint64_t eventBytes) {
+  return static_cast<int>((PODLENS_EVENT_BATCH_BYTES - sizeof(podlens_http_event)) / eventBytes +
+                          1);
+}
 
 struct BatchTest : ::testing::Test {
   void SetUp() override {
@@ -28,7 +36,9 @@ struct BatchTest : ::testing::Test {
     written.emplace(harness->plane().eventsFd());
     ASSERT_TRUE(written->ok());
   }
-  void transaction() { harness->runAll({flow.client(kRequest), flow.server(kResponse)}); }
+  void transaction(const std::string& request = kRequest) {
+    harness->runAll({flow.client(request), flow.server(kResponse)});
+  }
   // Whether the runs since start took so long that the batch timer may have fired.
   static bool timerMayHaveFired(std::chrono::steady_clock::time_point start) {
     return std::chrono::steady_clock::now() - start >=
@@ -38,28 +48,74 @@ struct BatchTest : ::testing::Test {
   TcpFlow flow{{"10.6.0.2", 43000}, {"10.6.0.1", 8080}, true};
   std::optional<BpfHarness> harness;
   std::optional<ProducerPosition> written;
+
+
+  // Fills a batch with the requests' events (path_len each) and checks that it went to the ring
+  // as one record with the last.
+  void fillABatch(const std::string& path) {
+    StayOnThisCpu stay;
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    const uint64_t eventBytes = PODLENS_EVENT_BYTES(path.size());
+    const int events = eventsPerBatch(eventBytes);
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 1; i < events; ++i) {
+      transaction(request);
+    }
+    uint64_t beforeTheLast = written->bytes();
+    transaction(request);
+    uint64_t afterTheLast = written->bytes();
+    if (timerMayHaveFired(start)) {
+      GTEST_SKIP() << "the machine stalled for half the batch wait: the timer may have fired";
+    }
+    EXPECT_EQ(beforeTheLast, 0u) << "an event went to the ring before its batch filled";
+    EXPECT_EQ(afterTheLast, PODLENS_EVENTS_RECORD_BYTES(events * eventBytes));
+    auto got = harness->takeEvents();
+    ASSERT_EQ(got.size(), static_cast<size_t>(events));
+    for (const auto& e : got) {
+      EXPECT_EQ(e.status, 204);
+      EXPECT_EQ(eventPath(e), path);
+    }
+  }
 };
 
 TEST_F(BatchTest, AFullBatchGoesToTheRingAsOneRecord) {
-  StayOnThisCpu stay;
+  static_assert(eventsPerBatch(kEventBytes) == 31, "short paths: 31 events to a record");
+  fillABatch("/b");
+}
+
+TEST_F(BatchTest, ABatchOfTheLongestPathsHoldsSixteen) {
+  static_assert(eventsPerBatch(sizeof(podlens_http_event)) == PODLENS_EVENT_BATCH_MAX);
+  fillABatch("/" + std::string(PODLENS_PATH_MAX - 1, 'l'));
+}
+
+// An event is sent up to its path's last word, and that word's bytes past the path are zero:
+// nothing of a longer path an earlier request left in the same FIFO slot rides along (the
+// reader would drop it, but it would still reach the ring).
+TEST_F(BatchTest, AnEventsLastWordHoldsNothingPastItsPath) {
+  StayOnThisCpu stay;  // the events wait in this CPU's batch
+  const int cpu = sched_getcpu();
   auto start = std::chrono::steady_clock::now();
-  for (int i = 1; i < PODLENS_EVENT_BATCH_MAX; ++i) {
-    transaction();
+  const std::string longer = "/" + std::string(14, 'x');  // 15 bytes: 96 in a record
+  for (int i = 0; i < PODLENS_PENDING_MAX; ++i) {
+    transaction("GET " + longer + " HTTP/1.1\r\nHost: h\r\n\r\n");
   }
-  uint64_t beforeTheLast = written->bytes();
-  transaction();
-  uint64_t afterTheLast = written->bytes();
+  // "/b", in the first slot again, split after its first byte: taken byte by byte (the fast
+  // path masks the slot's last word itself)
+  harness->runAll({flow.client("GET /"), flow.client("b HTTP/1.1\r\nHost: h\r\n\r\n"),
+                   flow.server(kResponse)});
+  std::vector<podlens_event_batch> batches(static_cast<size_t>(libbpf_num_possible_cpus()));
+  uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(harness->plane().eventBatchFd(), &zero, batches.data()), 0);
   if (timerMayHaveFired(start)) {
     GTEST_SKIP() << "the machine stalled for half the batch wait: the timer may have fired";
   }
-  EXPECT_EQ(beforeTheLast, 0u) << "an event went to the ring before its batch filled";
-  EXPECT_EQ(afterTheLast, PODLENS_EVENTS_RECORD_BYTES(PODLENS_EVENT_BATCH_MAX));
-  auto events = harness->takeEvents();
-  ASSERT_EQ(events.size(), static_cast<size_t>(PODLENS_EVENT_BATCH_MAX));
-  for (const auto& e : events) {
-    EXPECT_EQ(e.status, 204);
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(e.path), e.path_len), "/b");
-  }
+  const podlens_event_batch& batch = batches[static_cast<size_t>(cpu)];
+  const uint32_t lastAt = PODLENS_PENDING_MAX * PODLENS_EVENT_BYTES(longer.size());
+  ASSERT_EQ(batch.count, static_cast<uint32_t>(PODLENS_PENDING_MAX + 1));
+  ASSERT_EQ(batch.used, lastAt + kEventBytes);
+  const unsigned char* lastPath = batch.bytes + lastAt + PODLENS_EVENT_HEAD_BYTES;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(lastPath), 8),
+            std::string("/b\0\0\0\0\0\0", 8));
 }
 
 TEST_F(BatchTest, TheTimerWritesOutABatchThatDoesNotFill) {
@@ -73,7 +129,7 @@ TEST_F(BatchTest, TheTimerWritesOutABatchThatDoesNotFill) {
   if (!mayHaveFired) {
     EXPECT_EQ(atOnce, 0u) << "the events did not wait in their batch";
   }
-  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(2));
+  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(2 * kEventBytes));
   EXPECT_EQ(harness->takeEvents().size(), 2u);
   // The timer runs again for the next batch.
   transaction();
@@ -101,7 +157,7 @@ TEST_F(BatchTest, WritingOutEmptiesTheBatchOfEveryCpu) {
   EXPECT_EQ(harness->plane().eventsInBatches().value(), 2u);
   harness->writeOutBatches();
   EXPECT_EQ(harness->plane().eventsInBatches().value(), 0u);
-  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(1));
+  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(kEventBytes));
   EXPECT_EQ(harness->takeEvents().size(), 2u);
 }
 
@@ -115,9 +171,9 @@ TEST_F(BatchTest, WithoutATimerEachEventIsItsOwnRecord) {
   uint32_t zero = 0;
   ASSERT_EQ(bpf_map_update_elem(harness->plane().eventBatchFd(), &zero, batches.data(), 0), 0);
   transaction();
-  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(1));
+  EXPECT_EQ(written->bytes(), PODLENS_EVENTS_RECORD_BYTES(kEventBytes));
   transaction();
-  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(1));
+  EXPECT_EQ(written->bytes(), 2 * PODLENS_EVENTS_RECORD_BYTES(kEventBytes));
   EXPECT_EQ(harness->plane().eventsInBatches().value(), 0u);
   auto events = harness->takeEvents();
   ASSERT_EQ(events.size(), 2u);

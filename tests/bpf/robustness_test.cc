@@ -183,8 +183,9 @@ TEST(Robustness, TheReaderIsWokenOncePerWakeupThresholdOfEvents) {
   ASSERT_TRUE(written.ok()) << std::strerror(errno);
   StayOnThisCpu stay;
 
-  // Batches of 16 events (and partial ones the timer writes out) until the first multiple.
-  constexpr int kAtMost = 2 * PODLENS_EVENTS_WAKEUP_BYTES / sizeof(podlens_http_event);
+  // Batches of events (and partial ones the timer writes out) until the first multiple.
+  constexpr uint64_t kEventBytes = PODLENS_EVENT_BYTES(2);  // "/r"
+  constexpr int kAtMost = 2 * PODLENS_EVENTS_WAKEUP_BYTES / kEventBytes;
   int transactions = 0;
   while (written.bytes() < PODLENS_EVENTS_WAKEUP_BYTES) {
     ASSERT_FALSE(woken(epoll.fd)) << "woken at " << written.bytes() << " bytes";
@@ -202,7 +203,7 @@ TEST(Robustness, TheReaderIsWokenOncePerWakeupThresholdOfEvents) {
   }
   constexpr uint64_t kThresholds = 2;  // with the first, 3 of the 4 that fill the ring
   constexpr int kTransactions =
-      kThresholds * PODLENS_EVENTS_WAKEUP_BYTES / sizeof(podlens_http_event);
+      kThresholds * PODLENS_EVENTS_WAKEUP_BYTES / kEventBytes;
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kTransactions; ++i) {
     transaction();

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 9
+#define PODLENS_ABI_VERSION 10
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -36,18 +36,20 @@
  * the wake-up. In between, the reader finds the events on its own poll timeout. A wake-up
  * costs the sending CPU an interrupt (irq_work) and the reader a context switch, so it stays
  * one per 1 MB whatever the reader does, also when it falls behind (stopped, throttled,
- * restarting). 1 MB is a quarter of pl_events: a reader woken has 3 MB (about 16,000 events)
- * of room left to get to its drain. At 64 KB the controller spent 145 ns of CPU per event at
- * 50,000 requests/s, 40% of it in wake-ups; at 1 MB, 72 ns (docs/data-plane.md).
+ * restarting). 1 MB is a quarter of pl_events: a reader woken has 3 MB (about 18,000 events,
+ * 35,000 of short paths) of room left to get to its drain. At 64 KB the controller spent
+ * 145 ns of CPU per event at 50,000 requests/s, 40% of it in wake-ups; at 1 MB, 72 ns
+ * (docs/data-plane.md).
  */
 #define PODLENS_EVENTS_WAKEUP_BYTES (1024 * 1024)
 
 /*
- * Events a CPU gathers before it writes them to pl_events as one record: a record holds 1 to
- * this many struct podlens_http_event back to back (its length says how many). One record
- * instead of one per event: a reservation in the ring touches cache lines the reader's CPU
- * touched last, and batches took 5-8% off a response packet's BPF time on real traffic
- * (docs/data-plane.md, Event batches).
+ * Events a CPU gathers before it writes them to pl_events as one record: a batch has room for
+ * this many whole struct podlens_http_event, and a record holds its events back to back, each
+ * only as long as its path needs (PODLENS_EVENT_BYTES): 16 with the longest paths, 31 with
+ * paths of up to 8 bytes. One record instead of one per event: a reservation in the ring
+ * touches cache lines the reader's CPU touched last, and batches took 5-8% off a response
+ * packet's BPF time on real traffic (docs/data-plane.md, Event batches).
  */
 #define PODLENS_EVENT_BATCH_MAX 16
 /* The longest an event waits in its CPU's batch: a timer on that CPU writes out a batch that
@@ -408,7 +410,9 @@ enum podlens_event_flags {
                                              '*'): nothing of it captured */
 };
 
-/* One completed HTTP transaction, sent through the podlens_events ring buffer. */
+/* One completed HTTP transaction, sent through the podlens_events ring buffer: its first
+ * PODLENS_EVENT_BYTES(path_len) bytes, the path's whole 8-byte words (the last one's bytes
+ * past path_len zero). The rest of path is not sent; readers zero it. */
 struct podlens_http_event {
   __u64 request_start_ns;        /* host: CLOCK_MONOTONIC, first request byte */
   __u64 response_first_byte_ns;  /* host: first response byte */
@@ -437,18 +441,25 @@ enum podlens_batch_timer {
   PODLENS_BATCH_TIMER_UNAVAILABLE = 3, /* none (kernel before 6.7): each event on its own */
 };
 
-/* pl_event_batch (per CPU): the events a CPU gathered and has not written to pl_events yet.
+/* The bytes an event takes in a record: all but the words of path past path_len. */
+#define PODLENS_EVENT_HEAD_BYTES 80 /* offsetof(struct podlens_http_event, path) */
+#define PODLENS_EVENT_BYTES(path_len) (PODLENS_EVENT_HEAD_BYTES + (((path_len) + 7) & ~7u))
+/* A batch's room: PODLENS_EVENT_BATCH_MAX whole events. */
+#define PODLENS_EVENT_BATCH_BYTES (PODLENS_EVENT_BATCH_MAX * sizeof(struct podlens_http_event))
+
+/* pl_event_batch (per CPU): the events a CPU gathered and has not written to pl_events yet,
+ * back to back as in a record. It is written out once it has no room left for a whole event.
  * Written by BPF; user space reads count to wait for them (a test's drain). */
 struct podlens_event_batch {
-  __u32 count;       /* events in events[0..count) */
+  __u32 count;       /* events in bytes[0..used) */
   __u32 busy;        /* 1 while a program adds or writes out: the timer then waits */
   __u32 timer_state; /* enum podlens_batch_timer */
-  __u32 pad0;
-  struct podlens_http_event events[PODLENS_EVENT_BATCH_MAX];
+  __u32 used;        /* host: bytes of events in bytes */
+  __u8 bytes[PODLENS_EVENT_BATCH_BYTES];
 };
 
-/* The ring buffer bytes a record of n events takes: the kernel's 8-byte record header
+/* The ring buffer bytes a record of event_bytes takes: the kernel's 8-byte record header
  * (BPF_RINGBUF_HDR_SZ) and the events, rounded up to 8. */
-#define PODLENS_EVENTS_RECORD_BYTES(n) ((sizeof(struct podlens_http_event) * (n) + 8 + 7) & ~7ull)
+#define PODLENS_EVENTS_RECORD_BYTES(event_bytes) (((event_bytes) + 8 + 7) & ~7ull)
 
 #endif /* PODLENS_ABI_H */

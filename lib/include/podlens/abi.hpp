@@ -62,7 +62,9 @@ static_assert(offsetof(podlens_http_event, status) == 32);
 static_assert(offsetof(podlens_http_event, path_len) == 38);
 static_assert(offsetof(podlens_http_event, pod_addr) == 48);
 static_assert(offsetof(podlens_http_event, path) == 80);
-static_assert(offsetof(podlens_event_batch, events) == 16);
+static_assert(offsetof(podlens_http_event, path) == PODLENS_EVENT_HEAD_BYTES);
+static_assert(PODLENS_EVENT_BYTES(PODLENS_PATH_MAX) == sizeof(podlens_http_event));
+static_assert(offsetof(podlens_event_batch, bytes) == 16);
 static_assert(sizeof(podlens_event_batch) == 16 + PODLENS_EVENT_BATCH_MAX * 176);
 static_assert((PODLENS_PENDING_MAX & (PODLENS_PENDING_MAX - 1)) == 0,
               "the FIFO index is a mask: PODLENS_PENDING_MAX must be a power of two");

@@ -157,6 +157,12 @@ class DataPlane {
 };
 
 // Reads podlens_http_event records from the pl_events ring buffer.
+// Hands handler each event of a pl_events record (one CPU's batch: events back to back, each
+// its first PODLENS_EVENT_BYTES(path_len) bytes), whole, its path zero past path_len. False
+// when the record does not end where an event ends (the events before that are handled).
+bool forEachEventInRecord(const void* data, size_t size,
+                          const std::function<void(const podlens_http_event&)>& handler);
+
 class EventReader {
  public:
   using Handler = std::function<void(const podlens_http_event&)>;
@@ -165,16 +171,15 @@ class EventReader {
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
 
-  // Handles every event ready now; returns how many. (A record holds up to
-  // PODLENS_EVENT_BATCH_MAX events; a CPU's batch reaches the ring when it fills or
-  // PODLENS_EVENT_BATCH_WAIT_NS after its first event.)
+  // Handles every event ready now; returns how many. (A record is a CPU's batch of events; it
+  // reaches the ring when it fills or PODLENS_EVENT_BATCH_WAIT_NS after its first event.)
   Result<int> drain();
   // Waits up to timeoutMs for events, then handles them; returns how many.
   // Events are not announced one by one (see PODLENS_EVENTS_WAKEUP_BYTES): poll() always
   // drains what is there when it returns, so a reader that polls every T ms sees each event
   // within T ms, or at once when a batch is waiting.
   Result<int> poll(int timeoutMs);
-  // Records that were not whole podlens_http_events (a user-space drop, counted).
+  // Records that did not end where an event ends (a user-space drop, counted).
   uint64_t malformedRecords() const { return malformed_; }
 
  private:
