@@ -6,8 +6,8 @@
  *
  * Why: a ring reservation touches cache lines the reader's CPU touched last (the ring's
  * positions, the record header), so on real traffic it costs a response packet more than a
- * replay shows. A record of 16 to 31 events pays it once: 5-8% off a response packet's BPF time on
- * real traffic, 20 ns in the replay (docs/data-plane.md, Event batches).
+ * replay shows. A record of 16 to 31 events pays it once: 5-8% off a response packet's BPF
+ * time on real traffic, 20 ns in the replay (docs/data-plane.md, Event batches).
  *
  * Who writes a batch: the TC programs and the timer's callback, on the batch's own CPU only.
  * The timer is pinned to the CPU that starts it (BPF_F_TIMER_CPU_PIN, kernel 6.7), and on a

@@ -156,13 +156,13 @@ class DataPlane {
   bool selectorChangeUnpublished_ = false;  // the last generation bump failed
 };
 
-// Reads podlens_http_event records from the pl_events ring buffer.
 // Hands handler each event of a pl_events record (one CPU's batch: events back to back, each
 // its first PODLENS_EVENT_BYTES(path_len) bytes), whole, its path zero past path_len. False
 // when the record does not end where an event ends (the events before that are handled).
 bool forEachEventInRecord(const void* data, size_t size,
                           const std::function<void(const podlens_http_event&)>& handler);
 
+// Reads podlens_http_event records from the pl_events ring buffer.
 class EventReader {
  public:
   using Handler = std::function<void(const podlens_http_event&)>;
