@@ -16,7 +16,10 @@
 namespace podlens::test {
 namespace {
 
-const char* kRequest = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+std::string requestFor(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+}
+const std::string kRequest = requestFor("/b");
 const char* kResponse = "HTTP/1.1 204 No Content\r\n\r\n";
 constexpr uint64_t kEventBytes = PODLENS_EVENT_BYTES(2);  // "/b": 88 bytes in a record
 
@@ -49,12 +52,11 @@ struct BatchTest : ::testing::Test {
   std::optional<BpfHarness> harness;
   std::optional<ProducerPosition> written;
 
-
   // Fills a batch with the requests' events (path_len each) and checks that it went to the ring
   // as one record with the last.
   void fillABatch(const std::string& path) {
     StayOnThisCpu stay;
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    const std::string request = requestFor(path);
     const uint64_t eventBytes = PODLENS_EVENT_BYTES(path.size());
     const int events = eventsPerBatch(eventBytes);
     auto start = std::chrono::steady_clock::now();
@@ -97,7 +99,7 @@ TEST_F(BatchTest, AnEventsLastWordHoldsNothingPastItsPath) {
   auto start = std::chrono::steady_clock::now();
   const std::string longer = "/" + std::string(14, 'x');  // 15 bytes: 96 in a record
   for (int i = 0; i < PODLENS_PENDING_MAX; ++i) {
-    transaction("GET " + longer + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    transaction(requestFor(longer));
   }
   // "/b", in the first slot again, split after its first byte: taken byte by byte (the fast
   // path masks the slot's last word itself)
