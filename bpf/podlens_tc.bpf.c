@@ -158,7 +158,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   if (packet__conn_addrs(skb, &seg, from_pod, &cur.key) < 0) {
     return TC_ACT_UNSPEC;
   }
-  struct podlens_conn_slot *slot = conn_table__find(&cur.key, podlens_conn_hash(&cur.key));
+  struct podlens_conn_slot *slot = conn_table__find(&cur.key, conn_table__hash(&cur.key));
   struct selection sel;
   int looked_up = selection__of(slot, generation, skb->ifindex, pod_port, peer_port, &sel);
   if (looked_up < 0) {

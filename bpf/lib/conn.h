@@ -71,7 +71,7 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
   if (!sel || !cur) {
     return -1;
   }
-  __u32 hash = podlens_conn_hash(&cur->key);
+  __u32 hash = conn_table__hash(&cur->key);
   __u32 index = 0;
   int claimed = conn_table__claim(&cur->key, hash, replace, &index);
   if (claimed == CONN_CLAIM_NONE) {

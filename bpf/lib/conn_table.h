@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * pl_conns, the connection table: an array of slots (struct podlens_conn_slot), a set of
- * PODLENS_CONN_WAYS of them per hash of a key (podlens_conn_hash, abi.h). Every packet of a
- * selected flow finds its slot here; a connection's first packet claims one.
+ * PODLENS_CONN_WAYS of them per hash of a key (podlens_conn_hash, abi.h, with the table's seed).
+ * Every packet of a selected flow finds its slot here; a connection's first packet claims one.
  *
  * Who writes a slot: its claim moves FREE -> WRITING -> READY -> FREE (or READY -> WRITING when
  * a new connection takes it), each step an atomic compare-exchange but the last of a fill, so
@@ -17,6 +17,11 @@
 
 static __always_inline struct podlens_conn_slot *conn_table__slot(__u32 index) {
   return bpf_map_lookup_elem(&pl_conns, &index);
+}
+
+/* The hash of a key in this table: seeded with the table's own seed. */
+static __always_inline __u32 conn_table__hash(const struct podlens_conn_key *key) {
+  return podlens_conn_hash(key, pl_conn_hash_seed);
 }
 
 /* Are a and b the same connection? The eleven words of the keys, one branch. */

@@ -48,6 +48,10 @@ struct {
  * (max_entries / PODLENS_CONN_WAYS sets). */
 const volatile __u32 pl_conn_set_mask = 16384 / PODLENS_CONN_WAYS - 1;
 
+/* podlens_conn_hash()'s seed for this pl_conns: drawn at random by the loader, which creates
+ * the table and these programs together (a constant to the verifier, like the mask). */
+const volatile __u64 pl_conn_hash_seed = 0;
+
 /* Completed transactions: records of one CPU's batch of events (struct podlens_event_batch's
  * bytes). Written by BPF, read by user space. */
 struct {

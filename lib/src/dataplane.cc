@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +58,11 @@ Result<std::unique_ptr<DataPlane>> DataPlane::load(const DataPlaneOptions& optio
   std::unique_ptr<DataPlane> plane(new DataPlane(skel, Fds{}, false));
   const uint32_t sets = connectionSets(options.maxConnections);
   skel->rodata->pl_conn_set_mask = sets - 1;
+  if (getrandom(&plane->connHashSeed_, sizeof(plane->connHashSeed_), 0) !=
+      static_cast<ssize_t>(sizeof(plane->connHashSeed_))) {
+    return errnoError("drawing the connection table's hash seed", errno);
+  }
+  skel->rodata->pl_conn_hash_seed = plane->connHashSeed_;
   int err = bpf_map__set_max_entries(skel->maps.pl_conns, sets * PODLENS_CONN_WAYS);
   if (err == 0) {
     err = bpf_map__set_max_entries(skel->maps.pl_events, options.ringBufferBytes);
@@ -295,7 +301,7 @@ Result<std::pair<uint32_t, podlens_conn_slot>> DataPlane::readConnectionSlot(
     return slots.error();
   }
   const uint32_t setMask = *slots / PODLENS_CONN_WAYS - 1;
-  const uint32_t hash = podlens_conn_hash(&key);
+  const uint32_t hash = podlens_conn_hash(&key, connHashSeed_);
   const uint32_t first = podlens_conn_set_first(hash, setMask);
   for (uint32_t way = 0; way < PODLENS_CONN_WAYS; ++way) {
     podlens_conn_slot slot{};

@@ -11,9 +11,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "errors.hpp"
 #include "podlens_tc.skel.h"
@@ -49,6 +52,11 @@ constexpr MapShape kMemos{"pl_memos", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t
                           sizeof(podlens_header_memo), PODLENS_MEMO_SLOTS};
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
                          1};
+// The programs' read-only data, frozen at load: the section .rodata, whose globals
+// (pl_conn_set_mask, pl_conn_hash_seed) are where the skeleton's struct has them, and the
+// constants of the code after them.
+using Rodata = std::remove_pointer_t<decltype(podlens_tc::rodata)>;
+constexpr const char* kRodataPin = "rodata";
 
 constexpr const char* kIncompatible =
     " (the pins come from a podlens build with another ABI: podlens-controller of this build "
@@ -145,14 +153,42 @@ Result<UniqueFd> lockRoot(const std::string& root) {
   return fd;
 }
 
-// bpffs refuses dots in names: ".rodata" is pinned as "rodata".
+// A map's pin: its name, but for libbpf's maps of a section ("podlens_.rodata": the object's
+// name, cut short, then the section's), pinned by the section alone ("rodata"), since bpffs
+// refuses dots in names.
 std::string pinName(const bpf_map* map) {
   std::string name = bpf_map__name(map);
-  if (!name.empty() && name[0] == '.') {
-    name.erase(0, 1);
+  if (const size_t dot = name.find('.'); dot != std::string::npos) {
+    name.erase(0, dot + 1);
   }
   std::replace(name.begin(), name.end(), '.', '_');
   return name;
+}
+
+// pl_conn_hash_seed, as the pinned programs were loaded with it.
+Result<uint64_t> readPinnedHashSeed(const std::string& dir) {
+  const std::string path = dir + "/" + kRodataPin;
+  auto pin = openPin<bpf_map_info>(path);
+  if (!pin) {
+    return exists(path) ? pin.error()
+                        : Error{"no pinned map " + path + kIncompatible, kPinsOfAnotherAbi};
+  }
+  const bpf_map_info& info = pin->second;
+  if (info.type != BPF_MAP_TYPE_ARRAY || info.key_size != sizeof(uint32_t) ||
+      info.value_size < sizeof(Rodata) || info.max_entries != 1) {
+    return Error{"pinned map " + path + " has type " + std::to_string(info.type) + ", value " +
+                     std::to_string(info.value_size) + " B; this build expects an array of one " +
+                     "value of at least " + std::to_string(sizeof(Rodata)) + " B" + kIncompatible,
+                 kPinsOfAnotherAbi};
+  }
+  std::vector<unsigned char> value(info.value_size);
+  const uint32_t zero = 0;
+  if (bpf_map_lookup_elem(pin->first.get(), &zero, value.data()) != 0) {
+    return errnoError("reading " + path, errno);
+  }
+  Rodata globals{};
+  std::memcpy(&globals, value.data(), sizeof(globals));
+  return globals.pl_conn_hash_seed;
 }
 
 }  // namespace
@@ -186,10 +222,16 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
       return step.error();
     }
   }
+  auto seed = readPinnedHashSeed(dir);
+  if (!seed) {
+    return seed.error();
+  }
   for (auto& fd : held) {
     fd.release();  // now owned by the DataPlane
   }
-  return std::unique_ptr<DataPlane>(new DataPlane(nullptr, fds, true));
+  std::unique_ptr<DataPlane> plane(new DataPlane(nullptr, fds, true));
+  plane->connHashSeed_ = *seed;
+  return plane;
 }
 
 Status DataPlane::pinAll(const std::string& dir) const {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,20 +19,24 @@ std::string simpleRequest(const std::string& path) {
 }
 const char* kOkResponse = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
-// A table of two sets: flows to port 8080 from client ports chosen so that `count` of them
-// hash to set 0 (podlens_conn_hash, as the programs do).
-constexpr uint32_t kSlots = 2 * PODLENS_CONN_WAYS;
-std::vector<TcpFlow> flowsOfSetZero(size_t count) {
+// Flows to port 8080 from client ports chosen so that `count` of them hash to set 0 of a table
+// of `sets` sets hashed with `seed` (podlens_conn_hash, as the programs do).
+std::vector<TcpFlow> flowsOfSetZero(size_t count, uint64_t seed, uint32_t sets) {
   std::vector<TcpFlow> flows;
   for (uint16_t port = 40000; flows.size() < count; ++port) {
     TcpFlow flow({"10.7.0.2", port}, {"10.7.0.1", 8080}, /*podIsServer=*/true);
     podlens_conn_key key = BpfHarness::connKey(flow);
-    uint32_t setMask = DataPlane::connectionSets(kSlots) - 1;
-    if (podlens_conn_set_first(podlens_conn_hash(&key), setMask) == 0) {
+    if (podlens_conn_set_first(podlens_conn_hash(&key, seed), sets - 1) == 0) {
       flows.push_back(flow);
     }
   }
   return flows;
+}
+
+// The same for the table of two sets of harness h.
+constexpr uint32_t kSlots = 2 * PODLENS_CONN_WAYS;
+std::vector<TcpFlow> flowsOfSetZero(size_t count, BpfHarness& h) {
+  return flowsOfSetZero(count, h.plane().connectionHashSeed(), DataPlane::connectionSets(kSlots));
 }
 
 DataPlaneOptions twoSets() {
@@ -47,6 +52,30 @@ TEST(ConnTable, TableSizeIsAPowerOfTwoOfSets) {
   EXPECT_EQ(DataPlane::connectionSets(1), 1u);  // at least one set
 }
 
+// Each table the loader creates has a hash seed of its own, and its programs hash with it:
+// flows that share a set under one table's seed spread over the sets of another, where the
+// programs put each in the set user space looks in.
+TEST(ConnTable, EachLoadedTableHashesWithASeedOfItsOwn) {
+  PODLENS_REQUIRE_ROOT();
+  DataPlaneOptions options;
+  options.maxConnections = 1024;
+  const uint32_t sets = DataPlane::connectionSets(options.maxConnections);
+  BpfHarness first(options);
+  BpfHarness second(options);
+  EXPECT_NE(first.plane().connectionHashSeed(), second.plane().connectionHashSeed());
+  second.select(8080, PODLENS_DIR_INBOUND);
+  std::set<uint32_t> setsTaken;
+  for (TcpFlow& flow :
+       flowsOfSetZero(PODLENS_CONN_WAYS, first.plane().connectionHashSeed(), sets)) {
+    second.runAll({flow.clientSyn(), flow.client(simpleRequest("/"))});
+    auto slot = second.plane().findConnectionSlot(BpfHarness::connKey(flow));
+    ASSERT_TRUE(slot.ok()) << slot.error().message;
+    setsTaken.insert(*slot / PODLENS_CONN_WAYS);
+  }
+  EXPECT_GT(setsTaken.size(), 1u) << "four flows of one set under another seed, all in set "
+                                  << *setsTaken.begin() << " of " << sets;
+}
+
 // A full set gives a new connection the slot of its least recently active one: here the
 // second of four, as the first sent a request after the others. The evicted connection's
 // request, still waiting, is counted as unanswered; the others go on.
@@ -54,7 +83,7 @@ TEST(ConnTable, NewConnectionEvictsTheLeastRecentlyActiveOfItsSet) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h(twoSets());
   h.select(8080, PODLENS_DIR_INBOUND);
-  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1);
+  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1, h);
   for (size_t i = 0; i < PODLENS_CONN_WAYS; ++i) {
     h.runAll({flows[i].clientSyn(), flows[i].client(simpleRequest("/" + std::to_string(i)))});
   }
@@ -87,7 +116,7 @@ TEST(ConnTable, BusyConnectionsAreNotEvicted) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h(twoSets());
   h.select(8080, PODLENS_DIR_INBOUND);
-  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1);
+  std::vector<TcpFlow> flows = flowsOfSetZero(PODLENS_CONN_WAYS + 1, h);
   for (size_t i = 0; i < PODLENS_CONN_WAYS; ++i) {
     h.run(flows[i].clientSyn());
     podlens_conn_state state = h.connection(flows[i]).value();
@@ -108,7 +137,7 @@ TEST(ConnTable, ClosedConnectionsFreeTheirSlots) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h(twoSets());
   h.select(8080, PODLENS_DIR_INBOUND);
-  std::vector<TcpFlow> flows = flowsOfSetZero(2 * PODLENS_CONN_WAYS);
+  std::vector<TcpFlow> flows = flowsOfSetZero(2 * PODLENS_CONN_WAYS, h);
   for (TcpFlow& flow : flows) {
     h.runAll({flow.clientSyn(), flow.serverSynAck(), flow.client(simpleRequest("/c")),
               flow.server(kOkResponse), flow.clientFin(), flow.serverFin()});
@@ -127,7 +156,7 @@ TEST(ConnTable, AReusedSlotCarriesNothingOfItsLastConnection) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h(twoSets());
   h.select(8080, PODLENS_DIR_INBOUND);
-  std::vector<TcpFlow> flows = flowsOfSetZero(2);
+  std::vector<TcpFlow> flows = flowsOfSetZero(2, h);
   TcpFlow& old = flows[0];
   const std::string longPath = "/" + std::string(80, 'x');
   h.runAll({old.clientSyn(), old.serverSynAck(),
@@ -156,7 +185,7 @@ TEST(ConnTable, NewSynOnTheSameTupleReusesItsSlot) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h(twoSets());
   h.select(8080, PODLENS_DIR_INBOUND);
-  TcpFlow flow = flowsOfSetZero(1)[0];
+  TcpFlow flow = flowsOfSetZero(1, h)[0];
   h.runAll({flow.clientSyn(), flow.client(simpleRequest("/old"))});
   uint32_t slot = h.plane().findConnectionSlot(BpfHarness::connKey(flow)).value();
   ASSERT_EQ(h.connection(flow)->head, 1u);

@@ -13,7 +13,7 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 10
+#define PODLENS_ABI_VERSION 11
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -363,24 +363,26 @@ enum podlens_slot_claim {
  * line every lookup reads, which only a new or closing connection writes. */
 struct podlens_conn_slot {
   __u64 claim;                 /* enum podlens_slot_claim */
-  __u32 hash;                  /* host: podlens_conn_hash(&key), compared before the key */
+  __u32 hash;                  /* host: podlens_conn_hash(&key, seed), compared before the key */
   struct podlens_conn_key key; /* the connection's, when ready */
   struct podlens_conn_state state;
   __u8 pad0[16];
 };
 
 /* A hash of a connection key: six independent multiplies and a final mix (murmur3's), for
- * BPF and user space alike. Not seeded: a peer that crafts tuples to share a set with a
- * connection can take its slot, as many connections could evict it from an LRU map. */
-static inline __u32 podlens_conn_hash(const struct podlens_conn_key *k) {
+ * BPF and user space alike. Seeded: the loader draws seed at random for each pl_conns it
+ * creates (pl_conn_hash_seed), and it goes into every word before its multiply, so a peer who
+ * cannot read it cannot craft tuples that share a set with a connection and take its slot.
+ * Not a cryptographic hash (the kernel's own tables use jhash with a random seed alike). */
+static inline __u32 podlens_conn_hash(const struct podlens_conn_key *k, __u64 seed) {
   __u32 w[11]; /* the key's words; a copy, not a cast, which would break aliasing rules */
   __builtin_memcpy(w, k, sizeof(w));
-  __u64 h = ((__u64)w[1] << 32 | w[0]) * 0x9e3779b97f4a7c15ull +
-            ((__u64)w[3] << 32 | w[2]) * 0xc2b2ae3d27d4eb4full +
-            ((__u64)w[5] << 32 | w[4]) * 0x165667b19e3779f9ull +
-            ((__u64)w[7] << 32 | w[6]) * 0x85ebca77c2b2ae63ull +
-            ((__u64)w[9] << 32 | w[8]) * 0x27d4eb2f165667c5ull +
-            (__u64)w[10] * 0xff51afd7ed558ccdull;
+  __u64 h = (((__u64)w[1] << 32 | w[0]) ^ seed) * 0x9e3779b97f4a7c15ull +
+            (((__u64)w[3] << 32 | w[2]) ^ seed) * 0xc2b2ae3d27d4eb4full +
+            (((__u64)w[5] << 32 | w[4]) ^ seed) * 0x165667b19e3779f9ull +
+            (((__u64)w[7] << 32 | w[6]) ^ seed) * 0x85ebca77c2b2ae63ull +
+            (((__u64)w[9] << 32 | w[8]) ^ seed) * 0x27d4eb2f165667c5ull +
+            ((__u64)w[10] ^ seed) * 0xff51afd7ed558ccdull;
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ull;
   h ^= h >> 33;

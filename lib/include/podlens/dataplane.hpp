@@ -115,6 +115,9 @@ class DataPlane {
   Status writeOutEventBatches();
   // Connections pl_conns holds (reads the whole table; for tests and self-metrics).
   size_t countConnections() const;
+  // The seed of pl_conns' hash (podlens_conn_hash): drawn at random by load(), read back from
+  // the pinned programs' read-only data by openPinned().
+  uint64_t connectionHashSeed() const { return connHashSeed_; }
   // The index in pl_conns of the slot that holds a connection, if one does.
   Result<uint32_t> findConnectionSlot(const podlens_conn_key& key) const;
   // The state of one connection, if present.
@@ -154,6 +157,7 @@ class DataPlane {
   Fds fds_;
   bool ownsFds_;  // true for pinned objects: the fds are closed on destruction
   bool selectorChangeUnpublished_ = false;  // the last generation bump failed
+  uint64_t connHashSeed_ = 0;  // pl_conn_hash_seed of the programs and their pl_conns
 };
 
 // Hands handler each event of a pl_events record (one CPU's batch: events back to back, each

@@ -67,6 +67,24 @@ TEST(PinsTest, FirstLoaderPinsEverythingAtomicallyLaterOnesOpen) {
   EXPECT_TRUE(listed->front().second == value);
 }
 
+// A data plane opened from pins finds connections where the one that loaded them put them:
+// it hashes with the seed the programs were loaded with, read from their pinned read-only
+// data. Another loaded data plane has a seed of its own.
+TEST(PinsTest, OpenedPinsHashWithTheLoadersSeed) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto loader = loadPinned(root.path());
+  ASSERT_TRUE(loader);
+  auto opened = DataPlane::openPinned(root.path());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_EQ((*opened)->connectionHashSeed(), loader->connectionHashSeed());
+
+  ScopedPinRoot otherRoot;
+  auto other = loadPinned(otherRoot.path());
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->connectionHashSeed(), loader->connectionHashSeed());
+}
+
 // The tail-call losses a packet run through prog_fd (BPF_PROG_TEST_RUN) added.
 uint64_t tailCallLossesOfOnePacket(int progFd, int lossesFd) {
   auto total = [&] {
