@@ -27,7 +27,7 @@
 # round's runs of every configuration close together let the report take each ratio round by
 # round, with a confidence interval over the rounds. Then one run per kind measures every
 # configuration's maximum in alternating phases (--phase-ms, 200 ms each, --phase-cycles
-# cycles of one phase per configuration, 240 by default): the ratios are taken cycle by cycle,
+# cycles of one phase per configuration, 480 by default): the ratios are taken cycle by cycle,
 # the configurations' phases a fraction of a second apart, which narrows the interval further.
 # Once with every pod, once with the ports of the podlens pod's one nginx (as the interleaved
 # runs below): the same pod, veth and nginx with and without parsing, so that what sets two
@@ -55,7 +55,7 @@ source "$BENCH_DIR/sidecar_report.sh"  # median_of, write_report
 CONFIGS=(baseline baseline2 unselected podlens sidecar)
 LOADS=(10 50 80)  # percent of the baseline's keep-alive capacity
 ROUNDS=5 MAX_ROUNDS="" MAX_SECONDS=1.5 RATE_SECONDS=6 WARMUP=1 MAX_WARMUP=0.5 CONNECTIONS=16
-PHASE_MS=200 PHASE_CYCLES=240
+PHASE_MS=200 PHASE_CYCLES=480
 SMOKE=0 NOTE=""
 CLIENT_CPU="" SERVER_CPU=""  # empty: free
 OUT=$PL_ROOT/docs/benchmarks.md

@@ -634,7 +634,7 @@ write_method() {
 sudo scripts/install-deps.sh                   # nginx-light, haproxy, gnuplot-nox, ...
 cmake -S . -B build -G Ninja && cmake --build build
 scripts/build-test-tools.sh build/tools        # cnitool
-sudo bench/sidecar_bench.sh                    # ~28 minutes on 2 cores; rewrites this file
+sudo bench/sidecar_bench.sh                    # ~45 minutes on 2 cores; rewrites this file
 sudo bench/sidecar_bench.sh --smoke            # ~45 s; report under build/e2e-local/<run>/
 ```
 
