@@ -211,15 +211,27 @@ TEST_F(Fuzz, AdversarialStreamsAreBoundedCountedAndForgotten) {
   std::printf("\n");
   EXPECT_EQ(h.losses()[PODLENS_LOSS_RINGBUF_FULL], 0u);
 
-  // After all that, a well-formed conversation on a new connection parses exactly.
+  // After all that, a well-formed conversation on a new connection parses exactly. Its
+  // SYN may evict a garbage state from its set (the table is full of them, and where depends
+  // on the table's random hash seed): what that state still waited for is counted
+  // (conn__forget: message_truncated, request_unanswered), the only losses the conversation
+  // may add.
   for (uint32_t seed = 1000; seed < 1010; ++seed) {
     ConversationGenerator fresh(seed);
     Conversation c = fresh.conversation();
-    uint64_t before = total(h.losses());
+    LossCounters before = h.losses();
     std::vector<podlens_http_event> got =
         play(h, fresh, c, static_cast<uint16_t>(60000 + seed), seed % 2 == 0);
-    expectExactly(got, c.expected, "after garbage, seed " + std::to_string(seed));
-    EXPECT_EQ(total(h.losses()), before);
+    const std::string context = "after garbage, seed " + std::to_string(seed) +
+                                ", table hash seed " +
+                                std::to_string(h.plane().connectionHashSeed());
+    expectExactly(got, c.expected, context);
+    LossCounters after = h.losses();
+    for (size_t r = 0; r < after.size(); ++r) {
+      if (r != PODLENS_LOSS_MESSAGE_TRUNCATED && r != PODLENS_LOSS_REQUEST_UNANSWERED) {
+        EXPECT_EQ(after[r], before[r]) << lossReasonName(r) << ", " << context;
+      }
+    }
   }
 }
 
