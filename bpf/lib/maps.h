@@ -52,6 +52,11 @@ const volatile __u32 pl_conn_set_mask = 16384 / PODLENS_CONN_WAYS - 1;
  * the table and these programs together (a constant to the verifier, like the mask). */
 const volatile __u64 pl_conn_hash_seed = 0;
 
+/* The ABI these programs and maps were built to (PODLENS_ABI_VERSION). No program reads it:
+ * it is here, in the pinned read-only data, for user space, which opens pins of its own ABI
+ * only (DataPlane::openPinned). */
+const volatile __u32 pl_abi_version = PODLENS_ABI_VERSION;
+
 /* Completed transactions: records of one CPU's batch of events (struct podlens_event_batch's
  * bytes). Written by BPF, read by user space. */
 struct {

@@ -53,7 +53,7 @@ constexpr MapShape kMemos{"pl_memos", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
                          1};
 // The programs' read-only data, frozen at load: the section .rodata, whose globals
-// (pl_conn_set_mask, pl_conn_hash_seed) are where the skeleton's struct has them, and the
+// (pl_conn_set_mask, pl_conn_hash_seed, pl_abi_version) are where the skeleton's struct has them, and the
 // constants of the code after them.
 using Rodata = std::remove_pointer_t<decltype(podlens_tc::rodata)>;
 constexpr const char* kRodataPin = "rodata";
@@ -165,8 +165,10 @@ std::string pinName(const bpf_map* map) {
   return name;
 }
 
-// pl_conn_hash_seed, as the pinned programs were loaded with it.
-Result<uint64_t> readPinnedHashSeed(const std::string& dir) {
+// The pinned programs' read-only globals (pl_conn_hash_seed, pl_abi_version, ...) as they
+// were loaded; pins of another ABI when the value is too small for this build's globals or
+// its pl_abi_version is not this build's.
+Result<Rodata> readPinnedGlobals(const std::string& dir) {
   const std::string path = dir + "/" + kRodataPin;
   auto pin = openPin<bpf_map_info>(path);
   if (!pin) {
@@ -188,7 +190,13 @@ Result<uint64_t> readPinnedHashSeed(const std::string& dir) {
   }
   Rodata globals{};
   std::memcpy(&globals, value.data(), sizeof(globals));
-  return globals.pl_conn_hash_seed;
+  if (globals.pl_abi_version != PODLENS_ABI_VERSION) {
+    return Error{"the pinned programs under " + dir + " are of ABI version " +
+                     std::to_string(globals.pl_abi_version) + ", this build's are of " +
+                     std::to_string(PODLENS_ABI_VERSION) + kIncompatible,
+                 kPinsOfAnotherAbi};
+  }
+  return globals;
 }
 
 }  // namespace
@@ -222,15 +230,15 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
       return step.error();
     }
   }
-  auto seed = readPinnedHashSeed(dir);
-  if (!seed) {
-    return seed.error();
+  auto globals = readPinnedGlobals(dir);
+  if (!globals) {
+    return globals.error();
   }
   for (auto& fd : held) {
     fd.release();  // now owned by the DataPlane
   }
   std::unique_ptr<DataPlane> plane(new DataPlane(nullptr, fds, true));
-  plane->connHashSeed_ = *seed;
+  plane->connHashSeed_ = globals->pl_conn_hash_seed;
   return plane;
 }
 

@@ -13,7 +13,10 @@
 
 #include <linux/types.h> /* __u8..__u64: the UAPI's fixed-width types, for BPF and C++ alike */
 
-#define PODLENS_ABI_VERSION 11
+/* Bumped by every change to what BPF and user space share (a layout, a map, a meaning). The
+ * programs carry it in their read-only data (pl_abi_version), and user space opens pins of its
+ * own version only: the controller replaces pins of another (docs/cni.md, Pins). */
+#define PODLENS_ABI_VERSION 12
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96

@@ -46,8 +46,9 @@ Status ensurePinRoot(const std::string& bpffsRoot);
 // The loaded programs and maps of bpf/podlens_tc.bpf.c: either a skeleton this process loaded
 // (load) or file descriptors of pinned objects (openPinned). Not copyable, not movable; hold it
 // by unique_ptr.
-// Error::code of openPinned when the pins come from a podlens build with another ABI (map types
-// or sizes, program names): an upgrade or a rollback; the controller replaces them.
+// Error::code of openPinned when the pins come from a podlens build with another ABI (the
+// PODLENS_ABI_VERSION in their read-only data, map types or sizes, program names): an upgrade
+// or a rollback; the controller replaces them.
 inline constexpr int kPinsOfAnotherAbi = -2;
 
 class DataPlane {
@@ -55,7 +56,8 @@ class DataPlane {
   // Loads the object embedded in this binary (the podlens_tc skeleton). Not pinned.
   static Result<std::unique_ptr<DataPlane>> load(const DataPlaneOptions& options);
   // Opens the programs and maps pinned under <bpffsRoot>/dataplane. Fails with a clear error if
-  // they are missing, or if a map's type or key/value sizes do not match this build's ABI.
+  // they are missing, or if their ABI version, a map's type or key/value sizes do not match
+  // this build's.
   static Result<std::unique_ptr<DataPlane>> openPinned(const std::string& bpffsRoot);
   // openPinned if <bpffsRoot>/dataplane exists; else loads the embedded object ("the installed
   // object" is the one compiled into this binary) and pins it there atomically, under the root's

@@ -9,10 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
 #include <filesystem>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
+#include "podlens_tc.skel.h"
 #include "support/bpf_info.hpp"
 #include "support/require_root.hpp"
 #include "support/scoped.hpp"
@@ -83,6 +87,45 @@ TEST(PinsTest, OpenedPinsHashWithTheLoadersSeed) {
   auto other = loadPinned(otherRoot.path());
   ASSERT_TRUE(other);
   EXPECT_NE(other->connectionHashSeed(), loader->connectionHashSeed());
+}
+
+// Pins whose programs were built to another ABI version are another ABI's, also when every
+// map has this build's shape (a change of meaning, say): the version in their read-only data
+// says so, and the controller replaces them.
+TEST(PinsTest, PinsOfAnotherAbiVersionAreAnotherAbis) {
+  PODLENS_REQUIRE_ROOT();
+  ScopedPinRoot root;
+  auto plane = loadPinned(root.path());
+  ASSERT_TRUE(plane);
+  const std::string rodata = dataplanePinDir(root.path()) + "/rodata";
+  const int pinned = bpf_obj_get(rodata.c_str());
+  ASSERT_GE(pinned, 0);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(pinned, &info, &len), 0);
+  std::vector<unsigned char> value(info.value_size);
+  const uint32_t zero = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(pinned, &zero, value.data()), 0);
+  close(pinned);
+  using Rodata = std::remove_pointer_t<decltype(podlens_tc::rodata)>;
+  const uint32_t older = PODLENS_ABI_VERSION - 1;
+  std::memcpy(value.data() + offsetof(Rodata, pl_abi_version), &older, sizeof(older));
+  const int other = bpf_map_create(BPF_MAP_TYPE_ARRAY, "rodata", sizeof(uint32_t),
+                                   info.value_size, 1, nullptr);
+  ASSERT_GE(other, 0);
+  ASSERT_EQ(bpf_map_update_elem(other, &zero, value.data(), BPF_ANY), 0);
+  ASSERT_EQ(unlink(rodata.c_str()), 0);
+  ASSERT_EQ(bpf_obj_pin(other, rodata.c_str()), 0);
+  close(other);
+
+  auto reopened = DataPlane::openPinned(root.path());
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.error().code, kPinsOfAnotherAbi);
+  const std::string& message = reopened.error().message;
+  EXPECT_NE(message.find("ABI version " + std::to_string(older) + ", this build's are of " +
+                         std::to_string(PODLENS_ABI_VERSION)),
+            std::string::npos)
+      << message;
 }
 
 // The tail-call losses a packet run through prog_fd (BPF_PROG_TEST_RUN) added.
