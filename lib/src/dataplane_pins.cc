@@ -53,8 +53,8 @@ constexpr MapShape kMemos{"pl_memos", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
                          1};
 // The programs' read-only data, frozen at load: the section .rodata, whose globals
-// (pl_conn_set_mask, pl_conn_hash_seed, pl_abi_version) are where the skeleton's struct has them, and the
-// constants of the code after them.
+// (pl_conn_set_mask, pl_conn_hash_seed, pl_abi_version) are where the skeleton's struct has
+// them, and the constants of the code after them.
 using Rodata = std::remove_pointer_t<decltype(podlens_tc::rodata)>;
 constexpr const char* kRodataPin = "rodata";
 

@@ -15,7 +15,8 @@
 
 /* Bumped by every change to what BPF and user space share (a layout, a map, a meaning). The
  * programs carry it in their read-only data (pl_abi_version), and user space opens pins of its
- * own version only: the controller replaces pins of another (docs/cni.md, Pins). */
+ * own version only: the controller replaces pins of another (docs/cni.md, Pin and state
+ * layout). */
 #define PODLENS_ABI_VERSION 12
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
