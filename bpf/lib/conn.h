@@ -46,12 +46,12 @@ struct selection {
   __u32 policy_id;
 };
 
-/* A state as a new connection starts it: the selection, both streams, head and tail zero.
- * The FIFO's slots keep what an earlier connection left: each is written when a request
- * begins, before anything reads it (pending__answered() reads only slots between tail and
- * head, pending__drop_all() only numbers in that range, which stale ones never are). That
- * leaves 4 of the slot's 13 cache lines to write: on a new connection per request, the
- * slot is usually out of the caches, and each line written is a miss. */
+/* A state as a new connection starts it: the selection, both streams, head and tail zero
+ * (conn__insert then gives them the connection's base). The FIFO's slots keep what an earlier
+ * connection left: pending__answered() takes only a slot that holds the number tail,
+ * pending__drop_all() counts only numbers between tail and head, and stale ones, of another
+ * base, are neither. That leaves 4 of the slot's 13 cache lines to write: on a new connection
+ * per request, the slot is usually out of the caches, and each line written is a miss. */
 static __always_inline void conn__reset(struct podlens_conn_state *conn) {
   __builtin_memset(conn, 0, __builtin_offsetof(struct podlens_conn_state, pending));
   __builtin_memset(&conn->resp, 0,
@@ -100,6 +100,9 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
       sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
   fresh->req.seq_valid = 1;
   fresh->req.next_seq = next_seq;
+  /* Request numbers start at the connection's first sequence number, not at 0: a slot of the
+   * FIFO left by an earlier connection then holds none the new one answers. */
+  fresh->head = fresh->tail = fresh->tail_seen = next_seq;
   slot__publish(slot);
   return index;
 }

@@ -476,6 +476,7 @@ static __always_inline __u64 memo__word(const struct podlens_header_memo *m, __u
 static __always_inline int memo__same_bytes(const struct podlens_header_memo *m,
                                             const struct podlens_window *win, __u32 i,
                                             __u32 len) {
+  barrier_var(i); /* the mask stays: the bound the verifier sees, whatever clang knows of i */
   const __u8 *at = win->bytes + WIN_INDEX(i);
   __u32 whole = len / 8;
   __u64 changed = 0;

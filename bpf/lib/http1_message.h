@@ -88,14 +88,19 @@ pending__oldest(struct podlens_conn_state *conn) {
   return &conn->pending[conn->tail & (PODLENS_PENDING_MAX - 1)];
 }
 
-/* The oldest waiting request, or NULL when there is none or it was discarded on overflow
- * (its number is not in the slot: the slot still holds an earlier request). */
+/* The oldest waiting request, or NULL when there is none or it was discarded on overflow:
+ * the slot holds the number tail only once that request's headers have ended (the request
+ * side writes it last), so the response side reads no line of the request side's but the
+ * slot it needs anyway, and head (that side's, written at every request) not at all. A slot
+ * left by an earlier connection holds a number of another base (struct podlens_conn_state). */
 static __always_inline struct podlens_pending_request *
 pending__answered(struct podlens_conn_state *conn) {
   struct podlens_pending_request *req = pending__oldest(conn);
-  if (conn->head == conn->tail || req->number != conn->tail) {
-    return NULL;
+  if (req->number != conn->tail) {
+    req = NULL;
   }
+  barrier_var(req); /* callers test the pointer, not the compare again: the verifier follows
+                       only the pointer from one to the other */
   return req;
 }
 
@@ -160,6 +165,18 @@ static __always_inline void line__reset_header(struct podlens_stream_state *s) {
   s->match_mask = HDR_CONTENT_LENGTH | HDR_TRANSFER_ENCODING; /* both still candidates */
 }
 
+/* Are PODLENS_PENDING_MAX requests waiting? Request side. tail is the response side's, in
+ * the line its every packet writes: read at each request, that line would move to this CPU
+ * and back at each response. So it is read only when tail_seen, an earlier reading, leaves
+ * the FIFO possibly full: once in PODLENS_PENDING_MAX requests when they are not pipelined. */
+static __always_inline int pending__may_be_full(struct podlens_conn_state *conn) {
+  if (conn->head - conn->tail_seen < PODLENS_PENDING_MAX) {
+    return 0;
+  }
+  conn->tail_seen = *(volatile __u32 *)&conn->tail;
+  return conn->head - conn->tail_seen >= PODLENS_PENDING_MAX;
+}
+
 /* First byte of a request or response. */
 static __always_inline void message__start(struct podlens_conn_state *conn,
                                            struct podlens_stream_state *s,
@@ -179,12 +196,11 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
     return;
   }
   s->line_state = PODLENS_LINE_METHOD;
-  if (conn->head - conn->tail >= PODLENS_PENDING_MAX) {
+  if (pending__may_be_full(conn)) {
     loss__count(PODLENS_LOSS_PIPELINE_OVERFLOW);
     s->message_flags |= PODLENS_MSG_DISCARD;
   }
   struct podlens_pending_request *slot = pending__writing(conn, s);
-  slot->number = conn->head; /* the number it will have once its headers end */
   slot->start_ns = cursor__now(cur);
   slot->method = PODLENS_METHOD_UNKNOWN;
   slot->flags = 0;
@@ -224,12 +240,12 @@ static __always_inline void message__emit_response_event(struct podlens_conn_sta
                                                          struct podlens_stream_state *s,
                                                          struct parse_cursor *cur,
                                                          __u32 extra_flags) {
-  if (conn->head == conn->tail) {
-    loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
-    return;
-  }
   struct podlens_pending_request *req = pending__answered(conn);
   if (!req) {
+    if (conn->head == conn->tail) { /* the request side's line, read on this rare path only */
+      loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
+      return;
+    }
     conn->tail++; /* answers a request discarded on overflow, counted when it came */
     return;
   }
@@ -295,6 +311,10 @@ static __always_inline void message__chunked_body(struct podlens_stream_state *s
  * it is recognised and dropped instead of being paired with a later request. */
 static __always_inline void message__request_headers_end(struct podlens_conn_state *conn,
                                                          struct podlens_stream_state *s) {
+  /* The number last, after every field of the slot: the response side takes the slot once it
+   * holds its number (x86 keeps stores in order; see stream__release). */
+  barrier();
+  *(volatile __u32 *)&pending__writing(conn, s)->number = conn->head;
   conn->head++;
   if (s->message_flags & PODLENS_MSG_CHUNKED) {
     message__chunked_body(s);

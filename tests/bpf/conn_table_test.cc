@@ -188,10 +188,10 @@ TEST(ConnTable, NewSynOnTheSameTupleReusesItsSlot) {
   TcpFlow flow = flowsOfSetZero(1, h)[0];
   h.runAll({flow.clientSyn(), flow.client(simpleRequest("/old"))});
   uint32_t slot = h.plane().findConnectionSlot(BpfHarness::connKey(flow)).value();
-  ASSERT_EQ(h.connection(flow)->head, 1u);
+  ASSERT_EQ(h.connection(flow)->head - h.connection(flow)->tail, 1u) << "/old waits";
   h.run(flow.clientSyn());
   ASSERT_TRUE(h.connection(flow).has_value());
-  EXPECT_EQ(h.connection(flow)->head, 0u) << "a fresh state";
+  EXPECT_EQ(h.connection(flow)->head, h.connection(flow)->tail) << "a fresh state";
   h.runAll({flow.client(simpleRequest("/new")), flow.server(kOkResponse)});
   EXPECT_EQ(h.plane().countConnections(), 1u);
   EXPECT_EQ(h.plane().findConnectionSlot(BpfHarness::connKey(flow)).value(), slot);
@@ -200,6 +200,26 @@ TEST(ConnTable, NewSynOnTheSameTupleReusesItsSlot) {
   EXPECT_EQ(eventPath(events[0]), "/new");
   EXPECT_EQ(h.losses()[PODLENS_LOSS_REQUEST_UNANSWERED], 1u);  // /old, replaced
   EXPECT_EQ(h.losses()[PODLENS_LOSS_CONN_MAP_FULL], 0u);
+}
+
+// The FIFO's slots outlive a connection (a new state rewrites only head, tail and the
+// streams). A response that comes before any request of the new connection finds the
+// earlier connection's answered request in its slot, and must not take it: request numbers
+// start at each connection's first sequence number, so that slot holds another number.
+TEST(ConnTable, AResponseOnAReusedSlotTakesNoRequestOfTheEarlierConnection) {
+  PODLENS_REQUIRE_ROOT();
+  BpfHarness h(twoSets());
+  h.select(8080, PODLENS_DIR_INBOUND);
+  TcpFlow flow = flowsOfSetZero(1, h)[0];
+  h.runAll({flow.clientSyn(), flow.client(simpleRequest("/old")), flow.server(kOkResponse)});
+  ASSERT_EQ(h.takeEvents().size(), 1u);
+  h.runAll({flow.clientSyn(), flow.server(kOkResponse)});
+  EXPECT_TRUE(h.takeEvents().empty()) << "the early response took /old's slot";
+  EXPECT_EQ(h.losses()[PODLENS_LOSS_UNMATCHED_RESPONSE], 1u);
+  h.runAll({flow.client(simpleRequest("/new")), flow.server(kOkResponse)});
+  std::vector<podlens_http_event> events = h.takeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(eventPath(events[0]), "/new");
 }
 
 }  // namespace

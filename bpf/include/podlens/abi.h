@@ -17,7 +17,7 @@
  * programs carry it in their read-only data (pl_abi_version), and user space opens pins of its
  * own version only: the controller replaces pins of another (docs/cni.md, Pin and state
  * layout). */
-#define PODLENS_ABI_VERSION 12
+#define PODLENS_ABI_VERSION 13
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -274,8 +274,9 @@ struct podlens_pending_request {
   __u8 method;    /* enum podlens_http_method */
   __u8 flags;     /* enum podlens_event_flags bits gathered while parsing */
   __u16 path_len; /* host: bytes used in path */
-  __u32 number;   /* host: the request's number on the connection (conn head when it began);
-                     a slot whose number is not the one answered held a discarded request */
+  __u32 number;   /* host: the request's number on the connection (conn head when it began),
+                     written last, when its headers end: a slot holds the number answered
+                     only once that request is complete (http1_message.h, the FIFO) */
   __u8 path[PODLENS_PATH_MAX];
 };
 
@@ -321,7 +322,11 @@ struct podlens_header_memo {
  *   - the response stream: resp and tail, then the slot of discarded requests (written only
  *     on FIFO overflow), between it and the next entry of the map.
  * head and tail count every request, also those discarded on FIFO overflow (they are parsed
- * into the slot `discarded`), so each response is matched to the right request number.
+ * into the slot `discarded`), so each response is matched to the right request number. They
+ * start at the connection's first sequence number, a random base: a slot left by an earlier
+ * connection then holds no number the new one answers. Neither side reads the other's line
+ * at each packet: the response stream finds its request by the number in its slot, not by
+ * head, and the request stream reads tail only when tail_seen says the FIFO may be full.
  */
 struct podlens_conn_state {
   __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
@@ -335,7 +340,7 @@ struct podlens_conn_state {
   __u8 pad1[56];      /* keeps the selection's cache line free of the request stream */
   struct podlens_stream_state req;
   __u32 head; /* host: requests committed (request side), discarded ones included */
-  __u32 pad2;
+  __u32 tail_seen; /* host: tail as the request side last read it (never ahead of tail) */
   struct podlens_pending_request pending[PODLENS_PENDING_MAX];
   struct podlens_stream_state resp;
   __u32 tail; /* host: requests answered or dropped (response side) */
