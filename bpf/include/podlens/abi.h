@@ -324,9 +324,10 @@ struct podlens_header_memo {
  * head and tail count every request, also those discarded on FIFO overflow (they are parsed
  * into the slot `discarded`), so each response is matched to the right request number. They
  * start at the connection's first sequence number, a random base: a slot left by an earlier
- * connection then holds no number the new one answers. Neither side reads the other's line
- * at each packet: the response stream finds its request by the number in its slot, not by
- * head, and the request stream reads tail only when tail_seen says the FIFO may be full.
+ * connection then holds no number the new one answers. Of the other side's lines, a packet
+ * reads only what it needs: the response stream the slot of the request it answers (found by
+ * the number in it, not by head), the request stream tail only when tail_seen says the FIFO
+ * may be full.
  */
 struct podlens_conn_state {
   __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
