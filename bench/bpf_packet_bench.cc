@@ -110,8 +110,8 @@ const std::string kPageResponse =
     "Accept-Ranges: bytes\r\n\r\n" + std::string(1024, 'p');
 
 // Events are read back this often: well under PODLENS_EVENTS_WAKEUP_BYTES queued, so no
-// replayed packet pays for a wake-up of the (absent) reader, which the controller's batches
-// make rare (one per PODLENS_EVENTS_WAKEUP_BYTES of events).
+// replayed packet pays for a wake-up of the (absent) reader, which is rare on a node (one per
+// PODLENS_EVENTS_WAKEUP_BYTES of events).
 constexpr int kDrainEvery = 100;
 
 // What runs on a node's CPU between two packets of a flow, as far as the caches can tell: the

@@ -88,7 +88,7 @@ measure_in_node() {
   sed 's/^\[[0-9:]*\] /# build B: /' "$kept"  # the maps B keeps to itself, into the results
   rm -f "$kept"
   # B's own maps pinned too: a map nothing in user space holds refuses timers (bpf_timer_init
-  # fails with EPERM), and B's event batches would go unbatched
+  # fails with EPERM), which builds with event batches (before ABI 14) need
   bpftool prog loadall "$AB_OBJECT_B" "$PL_BPFFS/ab_b" type tc "${args[@]}" \
     pinmaps "$PL_BPFFS/ab_b_maps" >/dev/null \
     || pl_die "could not load $AB_OBJECT_B on the node's maps"

@@ -186,6 +186,10 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
   stream__release(s);
   return TC_ACT_UNSPEC;
 #endif
+  if (cur.is_request && answers__outstanding(conn)) {
+    /* What the responses since its last packet left, under the selection they had */
+    answers__emit(conn, &cur.key);
+  }
   if (looked_up && cur.is_request) {
     selection__cache(conn, &sel, generation);
   }
@@ -197,7 +201,7 @@ static __always_inline int handle_packet(struct __sk_buff *skb, int from_pod) {
     parse_payload(skb, conn, &cur);
   }
   if (conn__on_close_flags(conn, s, &seg, &cur)) {
-    conn__forget(conn);
+    conn__forget(conn, &cur.key);
     slot__free(slot);
     return TC_ACT_UNSPEC; /* the flag went with the state */
   }
@@ -243,19 +247,20 @@ int podlens_ingress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_FROM_P
 SEC("tc")
 int podlens_egress(struct __sk_buff *skb) { return enter(skb, PODLENS_CB_TO_POD); }
 
-/* Writes out this CPU's event batch now, for user space that wants the events without
- * waiting for the batch timer (DataPlane::writeOutEventBatches runs it through
- * BPF_PROG_TEST_RUN on each CPU holding events). Never attached. */
-SEC("tc")
-int podlens_write_out_events(struct __sk_buff *skb) {
-  struct podlens_event_batch *b = batch__of_this_cpu();
-  if (b) {
-    b->busy = 1;
-    barrier();
-    batch__write_out(b);
-    barrier();
-    b->busy = 0;
+/* The sweep: writes out the events of answers that wait on connections no packet has come
+ * to since (the last response of a connection left open and idle). Run by user space every
+ * PODLENS_SWEEP_INTERVAL_MS through BPF_PROG_TEST_RUN (DataPlane::sweepAnswers), on any CPU;
+ * never attached. */
+static long sweep__slot(void *map, __u32 *index, struct podlens_conn_slot *slot, void *ctx) {
+  if (slot->claim == PODLENS_SLOT_READY) {
+    answers__emit(&slot->state, &slot->key);
   }
+  return 0;
+}
+
+SEC("tc")
+int podlens_sweep(struct __sk_buff *skb) {
+  bpf_for_each_map_elem(&pl_conns, sweep__slot, NULL, 0);
   return TC_ACT_UNSPEC;
 }
 

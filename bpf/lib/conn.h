@@ -25,12 +25,14 @@ static __always_inline int stream__inside_head(const struct podlens_stream_state
   return s->phase == PODLENS_PHASE_START_LINE || s->phase == PODLENS_PHASE_HEADERS;
 }
 
-/* The connection's state goes (close, RST, a new SYN on the tuple): count what it held.
- * A global function, reached from every exit of the entry program's parse loop. */
-__noinline int conn__forget(struct podlens_conn_state *conn) {
-  if (!conn) {
+/* The connection's state goes (close, RST, a new SYN on the tuple): the events of its
+ * answers out, and what else it held counted. key is the connection's. A global function,
+ * reached from every exit of the entry program's parse loop. */
+__noinline int conn__forget(struct podlens_conn_state *conn, const struct podlens_conn_key *key) {
+  if (!conn || !key) {
     return 0;
   }
+  answers__emit(conn, key);
   if (stream__inside_head(&conn->req) ||
       (stream__inside_head(&conn->resp) && conn->head == conn->tail)) {
     loss__count(PODLENS_LOSS_MESSAGE_TRUNCATED);
@@ -86,7 +88,7 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
     return index; /* another CPU created it first */
   }
   if (claimed == CONN_CLAIM_EVICTED) {
-    conn__forget(&slot->state); /* what the connection it held still waited for is lost */
+    conn__forget(&slot->state, &slot->key); /* what the connection it held waited for is lost */
   }
   slot->hash = hash;
   __builtin_memcpy(&slot->key, &cur->key, sizeof(slot->key));
@@ -100,9 +102,10 @@ __noinline int conn__insert(const struct selection *sel, struct parse_cursor *cu
       sel->direction == PODLENS_DIR_INBOUND ? cur->key.pod_port : cur->key.peer_port;
   fresh->req.seq_valid = 1;
   fresh->req.next_seq = next_seq;
-  /* Request numbers start at the connection's first sequence number, not at 0: a slot of the
-   * FIFO left by an earlier connection then holds none the new one answers. */
-  fresh->head = fresh->tail = fresh->tail_seen = next_seq;
+  /* Request numbers start at a random base, odd: a FIFO slot or an answer that an earlier
+   * connection left in the slot (or that no connection wrote: zero) then holds no number the
+   * new one uses, also when its peer reuses the tuple with the same sequence numbers. */
+  fresh->head = fresh->tail = fresh->emitted = bpf_get_prandom_u32() | 1;
   slot__publish(slot);
   return index;
 }
@@ -122,7 +125,7 @@ conn__existing_or_new(struct __sk_buff *skb, struct podlens_conn_slot *slot,
     return slot;
   }
   if (slot) {
-    conn__forget(&slot->state); /* a new connection on the same tuple replaces this one */
+    conn__forget(&slot->state, &cur->key); /* a new connection on the tuple replaces it */
   }
   if (!fresh_syn) {
     if (seg->payload_len == 0 || (seg->flags & TCP_FLAG_RST)) {

@@ -612,7 +612,7 @@ __noinline int http1__memo_take(struct podlens_conn_state *conn, struct parse_cu
   if (s->phase == PODLENS_PHASE_BODY_LENGTH && cur->off < cur->payload_len &&
       cursor__skip_body(cur, s, cur->payload_len - cur->off)) {
     /* message__skip_length_body(), with the event inline: a page in the same packet */
-    message__emit_response_event(conn, s, cur, 0);
+    message__answer(conn, s, cur, 0);
     s->phase = PODLENS_PHASE_IDLE;
   }
   return 1;

@@ -5,7 +5,7 @@
  */
 #pragma once
 
-#include "lib/events.h"
+#include "lib/answers.h"
 #include "lib/maps.h"
 
 /* Where one parse run stands in the current skb. Lives on the entry program's stack. */
@@ -165,16 +165,12 @@ static __always_inline void line__reset_header(struct podlens_stream_state *s) {
   s->match_mask = HDR_CONTENT_LENGTH | HDR_TRANSFER_ENCODING; /* both still candidates */
 }
 
-/* Are PODLENS_PENDING_MAX requests waiting? Request side. tail is the response side's, in
- * the line its every packet writes: read at each request, that line would move to this CPU
- * and back at each response. So it is read only when tail_seen, an earlier reading, leaves
- * the FIFO possibly full: once in PODLENS_PENDING_MAX requests when they are not pipelined. */
-static __always_inline int pending__may_be_full(struct podlens_conn_state *conn) {
-  if (conn->head - conn->tail_seen < PODLENS_PENDING_MAX) {
-    return 0;
-  }
-  conn->tail_seen = *(volatile __u32 *)&conn->tail;
-  return conn->head - conn->tail_seen >= PODLENS_PENDING_MAX;
+/* Are PODLENS_PENDING_MAX requests waiting? Request side, on its own line: a slot is free
+ * once its request's event is out (or it will have none), and the side emits what it can at
+ * the start of each of its packets (answers__emit). Answers that complete while one packet
+ * of pipelined requests is parsed free their slots for the next packet. */
+static __always_inline int pending__may_be_full(const struct podlens_conn_state *conn) {
+  return conn->head - conn->emitted >= PODLENS_PENDING_MAX;
 }
 
 /* First byte of a request or response. */
@@ -207,41 +203,17 @@ static __always_inline void message__start(struct podlens_conn_state *conn,
   slot->path_len = 0; /* path bytes past path_len are stale: events mask them */
 }
 
-/* The captured path into an event: its whole words, the last one masked past path_len so
- * that no byte of an earlier request in the same slot rides along, and no word more (the event
- * is sent up to the end of its path, PODLENS_EVENT_BYTES). A branch per word the path holds,
- * where a loop over all twelve with a mask each took three (a cold response runs every one). */
-static __always_inline void event__copy_path(struct podlens_http_event *e,
-                                             const struct podlens_pending_request *req) {
-  __u32 len = req->path_len;
-  __u32 whole = len / 8;
-#pragma clang loop unroll(disable)
-  for (__u32 w = 0; w < PODLENS_PATH_MAX / 8; w++) {
-    if (w >= whole) {
-      break;
-    }
-    *(__u64 *)(e->path + 8 * w) = *(const __u64 *)(req->path + 8 * w);
-  }
-  __u32 rest = len % 8;
-  barrier_var(whole); /* bounded itself below, not through len: 8 * whole <= 88 */
-  if (rest && whole < PODLENS_PATH_MAX / 8) {
-    __u64 word = *(const __u64 *)(req->path + 8 * whole);
-    *(__u64 *)(e->path + 8 * whole) = word & ((1ULL << (8 * rest)) - 1);
-  }
-}
-
 /*
- * Emits the event of the oldest pending request, answered by the response just completed
- * (s, the response stream), and moves tail past it. Inlined only where a common response
- * completes (a body's end after a block the memo took); elsewhere through the global
- * message__complete_response().
+ * The response just completed (s, the response stream) answers the oldest pending request:
+ * its answer goes in, number last, and tail moves past it. The request side writes the event
+ * (lib/answers.h). Inlined only where a common response completes (a body's end after a block
+ * the memo took); elsewhere through the global message__complete_response().
  */
-static __always_inline void message__emit_response_event(struct podlens_conn_state *conn,
+static __always_inline void message__answer(struct podlens_conn_state *conn,
                                                          struct podlens_stream_state *s,
                                                          struct parse_cursor *cur,
                                                          __u32 extra_flags) {
-  struct podlens_pending_request *req = pending__answered(conn);
-  if (!req) {
+  if (!pending__answered(conn)) {
     if (conn->head == conn->tail) { /* the request side's line, read on this rare path only */
       loss__count(PODLENS_LOSS_UNMATCHED_RESPONSE);
       return;
@@ -254,28 +226,15 @@ static __always_inline void message__emit_response_event(struct podlens_conn_sta
   conn->tail++;
   return;
 #endif
-  struct podlens_event_batch *batch;
-  struct podlens_http_event *e = event__open(&batch);
-  if (e) {
-    e->request_start_ns = req->start_ns;
-    e->response_first_byte_ns = s->message_start_ns;
-    e->response_last_byte_ns = cursor__now(cur);
-    e->ifindex = cur->key.ifindex;
-    e->policy_id = conn->policy_id;
-    e->status = s->status;
-    e->method = req->method;
-    e->direction = conn->direction;
-    e->family = cur->key.family;
-    e->flags = req->flags | extra_flags;
-    e->path_len = req->path_len;
-    e->pod_port = cur->key.pod_port;
-    e->peer_port = cur->key.peer_port;
-    e->pad0 = 0;
-    __builtin_memcpy(e->pod_addr, cur->key.pod_addr, sizeof(e->pod_addr));
-    __builtin_memcpy(e->peer_addr, cur->key.peer_addr, sizeof(e->peer_addr));
-    event__copy_path(e, req);
-    event__close(batch, PODLENS_EVENT_BYTES(e->path_len));
-  }
+  /* Its slot's earlier answer is out: the request it answered left the slot before this
+   * one took it (pending__may_be_full). */
+  struct podlens_answer *a = &conn->answers[conn->tail & (PODLENS_PENDING_MAX - 1)];
+  a->first_byte_ns = s->message_start_ns;
+  a->last_byte_ns = cursor__now(cur);
+  a->status = s->status;
+  a->flags = extra_flags;
+  barrier(); /* the number last (x86 keeps stores in order; see stream__release) */
+  *(volatile __u32 *)&a->number = conn->tail;
   conn->tail++;
 }
 
@@ -292,7 +251,7 @@ __noinline int message__complete_response(struct podlens_conn_state *conn,
   if (!conn || !s || !cur) {
     return 0;
   }
-  message__emit_response_event(conn, s, cur, extra_flags);
+  message__answer(conn, s, cur, extra_flags);
   return 0;
 }
 

@@ -57,36 +57,12 @@ const volatile __u64 pl_conn_hash_seed = 0;
  * only (DataPlane::openPinned). */
 const volatile __u32 pl_abi_version = PODLENS_ABI_VERSION;
 
-/* Completed transactions: records of one CPU's batch of events (struct podlens_event_batch's
- * bytes). Written by BPF, read by user space. */
+/* Completed transactions: a record per event (its first PODLENS_EVENT_BYTES(path_len) bytes).
+ * Written by BPF, read by user space. */
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, 4 << 20);
 } pl_events SEC(".maps");
-
-/* The events a CPU gathered and has not written to pl_events yet (lib/events.h). */
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct podlens_event_batch);
-} pl_event_batch SEC(".maps");
-
-/* CPUs with a batch timer; a CPU numbered above it writes each event on its own. */
-#define PODLENS_EVENT_TIMER_CPUS 1024
-
-/* Each CPU's timer that writes out its batch, at the index of its CPU number (a timer cannot
- * live in a per-CPU map). BPF only. */
-struct podlens_event_timer {
-  struct bpf_timer timer;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, PODLENS_EVENT_TIMER_CPUS);
-  __type(key, __u32);
-  __type(value, struct podlens_event_timer);
-} pl_event_timers SEC(".maps");
 
 /* Loss counters. Key: enum podlens_loss_reason. Written by BPF, read by user space. */
 struct {

@@ -85,8 +85,9 @@ Result<std::unique_ptr<Controller>> Controller::start(const Options& options) {
   self->view_ = std::make_shared<NodeView>();
   self->reconcileOnce();  // events are attributed from the first one on
 
-  auto pump = EventPump::start(self->plane_->eventsFd(), *self->metrics_,
-                               [raw] { return raw->view(); });
+  auto pump = EventPump::start(
+      self->plane_->eventsFd(), *self->metrics_, [raw] { return raw->view(); },
+      [raw] { return raw->plane_->sweepAnswers(); });
   if (!pump) {
     return pump.error();
   }

@@ -4,13 +4,13 @@
 
 namespace podlens::daemon {
 
-EventPump::EventPump(controller::Aggregator& metrics, ViewSource view)
-    : metrics_(metrics), viewSource_(std::move(view)) {}
+EventPump::EventPump(controller::Aggregator& metrics, ViewSource view, Sweep sweep)
+    : metrics_(metrics), viewSource_(std::move(view)), sweep_(std::move(sweep)) {}
 
 Result<std::unique_ptr<EventPump>> EventPump::start(int ringBufferFd,
                                                     controller::Aggregator& metrics,
-                                                    ViewSource view) {
-  std::unique_ptr<EventPump> pump(new EventPump(metrics, std::move(view)));
+                                                    ViewSource view, Sweep sweep) {
+  std::unique_ptr<EventPump> pump(new EventPump(metrics, std::move(view), std::move(sweep)));
   EventPump* self = pump.get();
   auto reader =
       EventReader::open(ringBufferFd, [self](const podlens_http_event& e) { self->handle(e); });
@@ -36,6 +36,7 @@ void EventPump::run() {
   while (!stop_) {
     view_ = viewSource_();
     refreshedInBatch_ = false;
+    sweepWhenDue();
     auto handled = reader_->poll(100);
     if (!handled) {
       spdlog::error("events: {}", handled.error().message);
@@ -45,6 +46,19 @@ void EventPump::run() {
   }
   // Not drained on stop: what is still queued stays in the pinned ring buffer for the next
   // instance to count.
+}
+
+// The events of connections' last answers, which no packet of theirs will write out: the
+// sweep writes them to the ring, and the poll after it reads them.
+void EventPump::sweepWhenDue() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - lastSweep_ < std::chrono::milliseconds(PODLENS_SWEEP_INTERVAL_MS)) {
+    return;
+  }
+  lastSweep_ = now;
+  if (auto swept = sweep_(); !swept) {
+    spdlog::error("events: {}", swept.error().message);
+  }
 }
 
 void EventPump::handle(const podlens_http_event& event) {

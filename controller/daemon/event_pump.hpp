@@ -6,6 +6,7 @@
 #include <podlens/dataplane.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -17,11 +18,13 @@ namespace podlens::daemon {
 class EventPump {
  public:
   using ViewSource = std::function<std::shared_ptr<const NodeView>()>;
+  using Sweep = std::function<Status()>;
 
-  // Starts the thread. `view` is called once per batch of events, not per event.
+  // Starts the thread. `view` is called once per batch of events, not per event; `sweep`
+  // (DataPlane::sweepAnswers) every PODLENS_SWEEP_INTERVAL_MS, before the ring is read.
   static Result<std::unique_ptr<EventPump>> start(int ringBufferFd,
                                                   controller::Aggregator& metrics,
-                                                  ViewSource view);
+                                                  ViewSource view, Sweep sweep);
   ~EventPump();  // stops and joins the thread
   EventPump(const EventPump&) = delete;
   EventPump& operator=(const EventPump&) = delete;
@@ -33,12 +36,15 @@ class EventPump {
   uint64_t malformed() const;
 
  private:
-  EventPump(controller::Aggregator& metrics, ViewSource view);
+  EventPump(controller::Aggregator& metrics, ViewSource view, Sweep sweep);
   void run();
+  void sweepWhenDue();
   void handle(const podlens_http_event& event);
 
   controller::Aggregator& metrics_;
   ViewSource viewSource_;
+  Sweep sweep_;
+  std::chrono::steady_clock::time_point lastSweep_{};  // event thread only
   std::shared_ptr<const NodeView> view_;  // event thread only
   bool refreshedInBatch_ = false;         // event thread only
   std::unique_ptr<EventReader> reader_;

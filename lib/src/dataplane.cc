@@ -23,8 +23,8 @@ DataPlane::DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds)
 
 DataPlane::~DataPlane() {
   if (ownsFds_) {
-    for (int fd : {fds_.ingress, fds_.egress, fds_.selectors, fds_.ports, fds_.conns,
-                   fds_.events, fds_.losses, fds_.tail, fds_.eventBatch, fds_.memos}) {
+    for (int fd : {fds_.ingress, fds_.egress, fds_.sweep, fds_.selectors, fds_.ports, fds_.conns,
+                   fds_.events, fds_.losses, fds_.tail, fds_.memos}) {
       if (fd >= 0) {
         close(fd);
       }
@@ -39,13 +39,13 @@ DataPlane::Fds DataPlane::skeletonFds(const podlens_tc* skel) {
   Fds fds;
   fds.ingress = bpf_program__fd(skel->progs.podlens_ingress);
   fds.egress = bpf_program__fd(skel->progs.podlens_egress);
+  fds.sweep = bpf_program__fd(skel->progs.podlens_sweep);
   fds.selectors = bpf_map__fd(skel->maps.pl_selectors);
   fds.ports = bpf_map__fd(skel->maps.pl_ports);
   fds.conns = bpf_map__fd(skel->maps.pl_conns);
   fds.events = bpf_map__fd(skel->maps.pl_events);
   fds.losses = bpf_map__fd(skel->maps.pl_losses);
   fds.tail = bpf_map__fd(skel->maps.pl_tail);
-  fds.eventBatch = bpf_map__fd(skel->maps.pl_event_batch);
   fds.memos = bpf_map__fd(skel->maps.pl_memos);
   return fds;
 }
@@ -96,7 +96,6 @@ int DataPlane::selectorsFd() const { return fds_.selectors; }
 int DataPlane::connsFd() const { return fds_.conns; }
 int DataPlane::eventsFd() const { return fds_.events; }
 int DataPlane::lossesFd() const { return fds_.losses; }
-int DataPlane::eventBatchFd() const { return fds_.eventBatch; }
 int DataPlane::memosFd() const { return fds_.memos; }
 int DataPlane::portsFd() const { return fds_.ports; }
 
@@ -197,65 +196,16 @@ Result<LossCounters> DataPlane::readLosses() const {
   return totals;
 }
 
-Result<std::vector<podlens_event_batch>> DataPlane::readEventBatches() const {
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) {
-    return errnoError("counting the possible CPUs", -cpus);
-  }
-  std::vector<podlens_event_batch> batches(static_cast<size_t>(cpus));
-  uint32_t zero = 0;
-  if (bpf_map_lookup_elem(fds_.eventBatch, &zero, batches.data()) != 0) {
-    return errnoError("reading pl_event_batch", errno);
-  }
-  return batches;
-}
-
-Result<uint64_t> DataPlane::eventsInBatches() const {
-  auto batches = readEventBatches();
-  if (!batches) {
-    return batches.error();
-  }
-  uint64_t waiting = 0;
-  for (const auto& batch : *batches) {
-    waiting += batch.count;
-  }
-  return waiting;
-}
-
-Status DataPlane::writeOutEventBatches() {
-  if (skeleton_ == nullptr) {
-    return Error{"writing out event batches: this data plane was opened from pins, not loaded"};
-  }
-  auto batches = readEventBatches();
-  if (!batches) {
-    return batches.error();
-  }
-  cpu_set_t saved;
-  if (sched_getaffinity(0, sizeof(saved), &saved) != 0) {
-    return errnoError("reading this thread's CPUs", errno);
-  }
+Status DataPlane::sweepAnswers() {
   unsigned char frame[64] = {};  // a TC run needs an Ethernet header's worth of packet
-  Status status = ok();
-  for (size_t cpu = 0; cpu < batches->size() && status; ++cpu) {
-    if ((*batches)[cpu].count == 0) {
-      continue;
-    }
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(cpu, &one);
-    bpf_test_run_opts run{};
-    run.sz = sizeof(run);
-    run.data_in = frame;
-    run.data_size_in = sizeof(frame);
-    if (sched_setaffinity(0, sizeof(one), &one) != 0) {
-      status = errnoError("moving to CPU " + std::to_string(cpu), errno);
-    } else if (bpf_prog_test_run_opts(
-                   bpf_program__fd(skeleton_->progs.podlens_write_out_events), &run) != 0) {
-      status = errnoError("writing out the event batch of CPU " + std::to_string(cpu), errno);
-    }
+  bpf_test_run_opts run{};
+  run.sz = sizeof(run);
+  run.data_in = frame;
+  run.data_size_in = sizeof(frame);
+  if (bpf_prog_test_run_opts(fds_.sweep, &run) != 0) {
+    return errnoError("running the sweep of answers", errno);
   }
-  sched_setaffinity(0, sizeof(saved), &saved);
-  return status;
+  return ok();
 }
 
 uint32_t DataPlane::connectionSets(uint32_t maxConnections) {

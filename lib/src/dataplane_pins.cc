@@ -27,6 +27,7 @@ namespace {
 
 constexpr const char* kIngressPin = "prog_ingress";
 constexpr const char* kEgressPin = "prog_egress";
+constexpr const char* kSweepPin = "prog_sweep";
 
 // What a pinned map must look like to be this build's.
 struct MapShape {
@@ -46,8 +47,6 @@ constexpr MapShape kConns{"pl_conns", BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
 constexpr MapShape kEvents{"pl_events", BPF_MAP_TYPE_RINGBUF, 0, 0, 0};
 constexpr MapShape kLosses{"pl_losses", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                            sizeof(uint64_t), PODLENS_LOSS__COUNT};
-constexpr MapShape kEventBatch{"pl_event_batch", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
-                               sizeof(podlens_event_batch), 1};
 constexpr MapShape kMemos{"pl_memos", BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(uint32_t),
                           sizeof(podlens_header_memo), PODLENS_MEMO_SLOTS};
 constexpr MapShape kTail{"pl_tail", BPF_MAP_TYPE_PROG_ARRAY, sizeof(uint32_t), sizeof(uint32_t),
@@ -216,13 +215,13 @@ Result<std::unique_ptr<DataPlane>> DataPlane::openPinned(const std::string& bpff
   Status steps[] = {
       take(openPinnedProgram(dir, kIngressPin, "podlens_ingress"), &fds.ingress),
       take(openPinnedProgram(dir, kEgressPin, "podlens_egress"), &fds.egress),
+      take(openPinnedProgram(dir, kSweepPin, "podlens_sweep"), &fds.sweep),
       take(openPinnedMap(dir, kSelectors), &fds.selectors),
       take(openPinnedMap(dir, kPorts), &fds.ports),
       take(openPinnedMap(dir, kConns), &fds.conns),
       take(openPinnedMap(dir, kEvents), &fds.events),
       take(openPinnedMap(dir, kLosses), &fds.losses),
       take(openPinnedMap(dir, kTail), &fds.tail),
-      take(openPinnedMap(dir, kEventBatch), &fds.eventBatch),
       take(openPinnedMap(dir, kMemos), &fds.memos),
   };
   for (const auto& step : steps) {
@@ -247,7 +246,8 @@ Status DataPlane::pinAll(const std::string& dir) const {
     return Error{"pinning " + dir + ": this data plane was opened from pins, not loaded"};
   }
   if (bpf_obj_pin(fds_.ingress, (dir + "/" + kIngressPin).c_str()) != 0 ||
-      bpf_obj_pin(fds_.egress, (dir + "/" + kEgressPin).c_str()) != 0) {
+      bpf_obj_pin(fds_.egress, (dir + "/" + kEgressPin).c_str()) != 0 ||
+      bpf_obj_pin(fds_.sweep, (dir + "/" + kSweepPin).c_str()) != 0) {
     return errnoError("pinning the programs in " + dir, errno);
   }
   bpf_map* map = nullptr;

@@ -106,7 +106,7 @@ TEST(ConnTable, NewConnectionEvictsTheLeastRecentlyActiveOfItsSet) {
   for (const podlens_http_event& e : h.takeEvents()) {
     paths.emplace_back(eventPath(e));
   }
-  std::sort(paths.begin(), paths.end());  // CPUs' batches come in any order
+  std::sort(paths.begin(), paths.end());  // emitters (packets, the sweep) write in any order
   EXPECT_EQ(paths, (std::vector<std::string>{"/0", "/0-again", "/2", "/3", "/new"}));
 }
 

@@ -164,7 +164,7 @@ bool woken(int epollFd) {
 
 // The reader is woken once per PODLENS_EVENTS_WAKEUP_BYTES of events written, by the record
 // that passes each multiple, also when it falls behind (a stopped, throttled or restarting
-// controller): never at every record, since a wake-up costs the response's CPU an interrupt.
+// controller): never at every record, since a wake-up costs the writing CPU an interrupt.
 TEST(Robustness, TheReaderIsWokenOncePerWakeupThresholdOfEvents) {
   PODLENS_REQUIRE_ROOT();
   BpfHarness h;
@@ -183,7 +183,7 @@ TEST(Robustness, TheReaderIsWokenOncePerWakeupThresholdOfEvents) {
   ASSERT_TRUE(written.ok()) << std::strerror(errno);
   StayOnThisCpu stay;
 
-  // Batches of events (and partial ones the timer writes out) until the first multiple.
+  // Events, a record each, until the first multiple.
   constexpr uint64_t kEventBytes = PODLENS_EVENT_BYTES(2);  // "/r"
   constexpr int kAtMost = 2 * PODLENS_EVENTS_WAKEUP_BYTES / kEventBytes;
   int transactions = 0;

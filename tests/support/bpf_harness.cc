@@ -100,23 +100,10 @@ uint32_t BpfHarness::timeProgram(int progFd, const Segment& segment, uint32_t re
   return duration;
 }
 
-void BpfHarness::writeOutBatches() {
-  orThrow(plane_->writeOutEventBatches(), "writing out the event batches");
-}
-
-void BpfHarness::awaitBatchesWrittenOut() const {
-  // Each CPU's timer writes its batch out PODLENS_EVENT_BATCH_WAIT_NS after its first event.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (orThrow(plane_->eventsInBatches(), "events in batches") != 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      throw std::runtime_error("events still in the CPUs' batches 2 s after the last packet");
-    }
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-}
+void BpfHarness::sweepAnswers() { orThrow(plane_->sweepAnswers(), "sweeping the answers"); }
 
 std::vector<podlens_http_event> BpfHarness::takeEvents() {
-  writeOutBatches();
+  sweepAnswers();
   orThrow(reader_->drain(), "drain");
   std::vector<podlens_http_event> out;
   out.swap(events_);

@@ -32,12 +32,11 @@ class BpfHarness {
   // The same through any TC program (a baseline program, say).
   static uint32_t timeProgram(int progFd, const Segment& segment, uint32_t repeat);
 
-  // Events submitted since the last call, the CPUs' batches written out first.
+  // Events submitted since the last call, the answers no packet has emitted yet swept out
+  // first (as the controller's sweep would).
   std::vector<podlens_http_event> takeEvents();
-  // Writes the CPUs' batches out now, as a full batch or the batch timer would.
-  void writeOutBatches();
-  // Waits until no CPU holds an event in its batch, for the timers (throws after 2 s).
-  void awaitBatchesWrittenOut() const;
+  // Runs the sweep of answers (DataPlane::sweepAnswers) once.
+  void sweepAnswers();
   LossCounters losses() const;
   // flow's pl_conns key on kTestIfindex, its state (nullopt when there is none), and a
   // write of that state (the entry must exist): for tests that stage what another CPU does.

@@ -1,4 +1,4 @@
-// What a BPF test needs to watch the event ring and to fill one CPU's event batch.
+// What a BPF test needs to watch the event ring and to keep its runs on one CPU.
 #pragma once
 
 #include <sched.h>
@@ -35,7 +35,7 @@ class ProducerPosition {
 };
 
 // Keeps the calling thread on one CPU (default: the one it runs on), so that its test runs
-// fill that CPU's batch; puts it back where it could run when it goes.
+// run there; puts it back where it could run when it goes.
 class StayOnThisCpu {
  public:
   explicit StayOnThisCpu(int cpu = sched_getcpu()) {

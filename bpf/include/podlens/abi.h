@@ -17,7 +17,7 @@
  * programs carry it in their read-only data (pl_abi_version), and user space opens pins of its
  * own version only: the controller replaces pins of another (docs/cni.md, Pin and state
  * layout). */
-#define PODLENS_ABI_VERSION 13
+#define PODLENS_ABI_VERSION 14
 
 /* Bytes of request path captured per transaction (query string excluded by default). */
 #define PODLENS_PATH_MAX 96
@@ -47,18 +47,12 @@
  */
 #define PODLENS_EVENTS_WAKEUP_BYTES (1024 * 1024)
 
-/*
- * Events a CPU gathers before it writes them to pl_events as one record: a batch has room for
- * this many whole struct podlens_http_event, and a record holds its events back to back, each
- * only as long as its path needs (PODLENS_EVENT_BYTES): 16 with the longest paths, 31 with
- * paths of up to 8 bytes. One record instead of one per event: a reservation in the ring
- * touches cache lines the reader's CPU touched last, and batches took 5-8% off a response
- * packet's BPF time on real traffic (docs/data-plane.md, Event batches).
- */
-#define PODLENS_EVENT_BATCH_MAX 16
-/* The longest an event waits in its CPU's batch: a timer on that CPU writes out a batch that
- * did not fill within this time after its first event. */
-#define PODLENS_EVENT_BATCH_WAIT_NS (5 * 1000 * 1000)
+/* How often user space runs the sweep (podlens_sweep): the longest the event of a
+ * connection's last response waits when no packet of the connection comes after it (a client
+ * that keeps an idle connection open); other events go out with the request side's next
+ * packet (bpf/lib/answers.h). */
+#define PODLENS_SWEEP_INTERVAL_MS 250
+
 
 /* Address families as the kernel numbers them (AF_INET, AF_INET6), for conn keys and events. */
 #define PODLENS_AF_INET 2
@@ -280,6 +274,20 @@ struct podlens_pending_request {
   __u8 path[PODLENS_PATH_MAX];
 };
 
+/* A response's half of a transaction, left by the response stream for the request stream to
+ * emit as the event (http1_message.h, Answers): the server's CPU writes it and goes on, and
+ * the request's slot and the event are the client side's to read and write. */
+struct podlens_answer {
+  __u64 first_byte_ns; /* host: CLOCK_MONOTONIC of the response's first byte */
+  __u64 last_byte_ns;  /* host: and of its last */
+  __u16 status;        /* host */
+  __u8 flags;          /* enum podlens_event_flags the response adds (ENDED_BY_CLOSE) */
+  __u8 pad0;
+  __u32 number;        /* host: the request number it answers, written last: the answer is
+                          complete once it holds the number the request side waits for */
+  __u64 pad1;
+};
+
 /* Bytes of a header block a memo holds: the fast path's window (PODLENS_WINDOW). */
 #define PODLENS_MEMO_BYTES 256
 /* Memos per CPU (pl_memos): a server's responses go to the slot of its pod's interface and
@@ -326,8 +334,12 @@ struct podlens_header_memo {
  * start at the connection's first sequence number, a random base: a slot left by an earlier
  * connection then holds no number the new one answers. Of the other side's lines, a packet
  * reads only what it needs: the response stream the slot of the request it answers (found by
- * the number in it, not by head), the request stream tail only when tail_seen says the FIFO
- * may be full.
+ * the number in it, not by head), the request stream the answers of the responses it emits.
+ *   - the answers, on lines of their own at the end: the response stream writes one per
+ *     response, and the request stream reads it to emit the event (emitted counts those
+ *     emitted or skipped, and frees the FIFO slot: a request's slot is reused only once its
+ *     event is out). So the server's CPU writes no event and reads no line the client's wrote
+ *     but the slot of the request it answers.
  */
 struct podlens_conn_state {
   __u32 selector_generation; /* host: the pl_ports generation direction, capture_flags and
@@ -341,12 +353,17 @@ struct podlens_conn_state {
   __u8 pad1[56];      /* keeps the selection's cache line free of the request stream */
   struct podlens_stream_state req;
   __u32 head; /* host: requests committed (request side), discarded ones included */
-  __u32 tail_seen; /* host: tail as the request side last read it (never ahead of tail) */
+  __u32 emitted; /* host: requests whose event is out, or that have none (discarded on
+                    overflow, dropped unanswered): the FIFO's slots up to head are in use.
+                    Advanced by compare-and-exchange, after the event is written: the request
+                    stream, a closing packet of either stream and the sweep all emit */
   struct podlens_pending_request pending[PODLENS_PENDING_MAX];
   struct podlens_stream_state resp;
   __u32 tail; /* host: requests answered or dropped (response side) */
   __u32 pad3;
   struct podlens_pending_request discarded;
+  __u8 pad4[16]; /* the answers start a cache line of the slot */
+  struct podlens_answer answers[PODLENS_PENDING_MAX]; /* by request number, modulo */
 };
 
 /*
@@ -368,7 +385,7 @@ enum podlens_slot_claim {
   PODLENS_SLOT_READY = 2,   /* key and state are a connection's */
 };
 
-/* One slot of pl_conns: 13 cache lines, and the array's values are page-aligned
+/* One slot of pl_conns: 15 cache lines, and the array's values are page-aligned
  * (BPF_F_MMAPABLE), so no two slots share a line. The key and its claim come first, in the
  * line every lookup reads, which only a new or closing connection writes. */
 struct podlens_conn_slot {
@@ -376,7 +393,6 @@ struct podlens_conn_slot {
   __u32 hash;                  /* host: podlens_conn_hash(&key, seed), compared before the key */
   struct podlens_conn_key key; /* the connection's, when ready */
   struct podlens_conn_state state;
-  __u8 pad0[16];
 };
 
 /* A hash of a connection key: six independent multiplies and a final mix (murmur3's), for
@@ -445,30 +461,9 @@ struct podlens_http_event {
   __u8 path[PODLENS_PATH_MAX];
 };
 
-/* Where a CPU's batch timer stands. */
-enum podlens_batch_timer {
-  PODLENS_BATCH_TIMER_NEW = 0,         /* not set up on this CPU yet */
-  PODLENS_BATCH_TIMER_IDLE = 1,        /* set up, not running: the batch is empty */
-  PODLENS_BATCH_TIMER_RUNNING = 2,     /* will write out the batch when it fires */
-  PODLENS_BATCH_TIMER_UNAVAILABLE = 3, /* none (kernel before 6.7): each event on its own */
-};
-
 /* The bytes an event takes in a record: all but the words of path past path_len. */
 #define PODLENS_EVENT_HEAD_BYTES 80 /* offsetof(struct podlens_http_event, path) */
 #define PODLENS_EVENT_BYTES(path_len) (PODLENS_EVENT_HEAD_BYTES + (((path_len) + 7) & ~7u))
-/* A batch's room: PODLENS_EVENT_BATCH_MAX whole events. */
-#define PODLENS_EVENT_BATCH_BYTES (PODLENS_EVENT_BATCH_MAX * sizeof(struct podlens_http_event))
-
-/* pl_event_batch (per CPU): the events a CPU gathered and has not written to pl_events yet,
- * back to back as in a record. It is written out once it has no room left for a whole event.
- * Written by BPF; user space reads count to wait for them (a test's drain). */
-struct podlens_event_batch {
-  __u32 count;       /* events in bytes[0..used) */
-  __u32 busy;        /* 1 while a program adds or writes out: the timer then waits */
-  __u32 timer_state; /* enum podlens_batch_timer */
-  __u32 used;        /* host: bytes of events in bytes */
-  __u8 bytes[PODLENS_EVENT_BATCH_BYTES];
-};
 
 /* The ring buffer bytes a record of event_bytes takes: the kernel's 8-byte record header
  * (BPF_RINGBUF_HDR_SZ) and the events, rounded up to 8. */

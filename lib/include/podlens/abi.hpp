@@ -48,13 +48,20 @@ static_assert(offsetof(podlens_conn_state, resp) - kLastSlotShortPathEnd >= 56);
 static_assert(offsetof(podlens_conn_state, tail) == offsetof(podlens_conn_state, resp) + 56);
 static_assert(offsetof(podlens_conn_state, discarded) ==
               offsetof(podlens_conn_state, tail) + 8);
+static_assert(offsetof(podlens_conn_state, answers) ==
+              offsetof(podlens_conn_state, discarded) + sizeof(podlens_pending_request) + 16);
+static_assert(sizeof(podlens_answer) == 32);
+static_assert(offsetof(podlens_answer, number) == 20);
 static_assert(sizeof(podlens_conn_state) ==
-              offsetof(podlens_conn_state, discarded) + sizeof(podlens_pending_request));
-static_assert(sizeof(podlens_conn_state) == 760);
+              offsetof(podlens_conn_state, answers) + PODLENS_PENDING_MAX * sizeof(podlens_answer));
+static_assert(sizeof(podlens_conn_state) == 904);
+// The answers start a cache line of the slot, and take two of their own.
+static_assert((offsetof(podlens_conn_slot, state) + offsetof(podlens_conn_state, answers)) % 64 ==
+              0);
 static_assert(offsetof(podlens_conn_slot, claim) == 0);  // 8-aligned: a BPF atomic
 static_assert(offsetof(podlens_conn_slot, key) == 12);
 static_assert(offsetof(podlens_conn_slot, state) == 56);
-static_assert(sizeof(podlens_conn_slot) == 13 * 64);  // whole cache lines: no line shared
+static_assert(sizeof(podlens_conn_slot) == 15 * 64);  // whole cache lines: no line shared
 static_assert(sizeof(podlens_header_memo) == 24 + PODLENS_MEMO_BYTES);
 static_assert(sizeof(podlens_http_event) == 80 + PODLENS_PATH_MAX);
 static_assert(offsetof(podlens_http_event, ifindex) == 24);
@@ -64,8 +71,6 @@ static_assert(offsetof(podlens_http_event, pod_addr) == 48);
 static_assert(offsetof(podlens_http_event, path) == 80);
 static_assert(offsetof(podlens_http_event, path) == PODLENS_EVENT_HEAD_BYTES);
 static_assert(PODLENS_EVENT_BYTES(PODLENS_PATH_MAX) == sizeof(podlens_http_event));
-static_assert(offsetof(podlens_event_batch, bytes) == 16);
-static_assert(sizeof(podlens_event_batch) == 16 + PODLENS_EVENT_BATCH_MAX * 176);
 static_assert((PODLENS_PENDING_MAX & (PODLENS_PENDING_MAX - 1)) == 0,
               "the FIFO index is a mask: PODLENS_PENDING_MAX must be a power of two");
 

@@ -93,7 +93,6 @@ class DataPlane {
   int connsFd() const;
   int eventsFd() const;
   int lossesFd() const;
-  int eventBatchFd() const;
   int memosFd() const;  // pl_memos: each CPU's response header memos
   int portsFd() const;
 
@@ -109,12 +108,10 @@ class DataPlane {
   Status publishUnpublishedSelectorChange();
   // Loss counters summed over CPUs, indexed by podlens_loss_reason.
   Result<LossCounters> readLosses() const;
-  // Events the CPUs hold in their batches, not yet in pl_events (each batch goes there when
-  // it fills or PODLENS_EVENT_BATCH_WAIT_NS after its first event).
-  Result<uint64_t> eventsInBatches() const;
-  // Writes every CPU's batch out to pl_events now (runs a program on each CPU that holds
-  // events; the calling thread moves between CPUs meanwhile). Loaded data planes only.
-  Status writeOutEventBatches();
+  // Writes out the events of answers that no packet has come for since (podlens_sweep,
+  // bpf/lib/answers.h): a connection's last response, when it stays open and idle. Run it every
+  // PODLENS_SWEEP_INTERVAL_MS; the event thread does.
+  Status sweepAnswers();
   // Connections pl_conns holds (reads the whole table; for tests and self-metrics).
   size_t countConnections() const;
   // The seed of pl_conns' hash (podlens_conn_hash): drawn at random by load(), read back from
@@ -139,19 +136,18 @@ class DataPlane {
   struct Fds {
     int ingress = -1;
     int egress = -1;
+    int sweep = -1;  // podlens_sweep
     int selectors = -1;
     int ports = -1;
     int conns = -1;
     int events = -1;
     int losses = -1;
     int tail = -1;  // pl_tail: the entry programs' way to podlens_parse
-    int eventBatch = -1;
     int memos = -1;
   };
   DataPlane(podlens_tc* skeleton, Fds fds, bool ownsFds);
   static Fds skeletonFds(const podlens_tc* skeleton);
   Result<std::unique_ptr<podlens_port_filter>> readPortFilter() const;
-  Result<std::vector<podlens_event_batch>> readEventBatches() const;  // one per possible CPU
   Status writePortFilter(podlens_port_filter& filter);  // stamps its bit_layout
   Status publishSelectorChange(std::unique_ptr<podlens_port_filter> filter);
 
@@ -162,9 +158,10 @@ class DataPlane {
   uint64_t connHashSeed_ = 0;  // pl_conn_hash_seed of the programs and their pl_conns
 };
 
-// Hands handler each event of a pl_events record (one CPU's batch: events back to back, each
-// its first PODLENS_EVENT_BYTES(path_len) bytes), whole, its path zero past path_len. False
-// when the record does not end where an event ends (the events before that are handled).
+// Hands handler each event of a pl_events record (events back to back, each its first
+// PODLENS_EVENT_BYTES(path_len) bytes; the programs write one a record), whole, its path zero
+// past path_len. False when the record does not end where an event ends (the events before
+// that are handled).
 bool forEachEventInRecord(const void* data, size_t size,
                           const std::function<void(const podlens_http_event&)>& handler);
 
@@ -177,13 +174,13 @@ class EventReader {
   EventReader(const EventReader&) = delete;
   EventReader& operator=(const EventReader&) = delete;
 
-  // Handles every event ready now; returns how many. (A record is a CPU's batch of events; it
-  // reaches the ring when it fills or PODLENS_EVENT_BATCH_WAIT_NS after its first event.)
+  // Handles every event ready now; returns how many. (A record is one event, written when the
+  // request stream's next packet, a closing packet or the sweep emits it: bpf/lib/answers.h.)
   Result<int> drain();
   // Waits up to timeoutMs for events, then handles them; returns how many.
   // Events are not announced one by one (see PODLENS_EVENTS_WAKEUP_BYTES): poll() always
   // drains what is there when it returns, so a reader that polls every T ms sees each event
-  // within T ms, or at once when a batch is waiting.
+  // within T ms of its writing.
   Result<int> poll(int timeoutMs);
   // Records that did not end where an event ends (a user-space drop, counted).
   uint64_t malformedRecords() const { return malformed_; }

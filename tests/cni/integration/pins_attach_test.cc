@@ -207,19 +207,19 @@ TEST(PinsTest, OpenPinnedRejectsPinsOfAnotherBuild) {
       << reopened.error().message;
 }
 
-// Pins of a build before a map was added (pl_event_batch, say) lack it: they are another
+// Pins of a build before a map was added (pl_memos, say) lack it: they are another
 // ABI's, which the controller replaces, not an error that stops it.
 TEST(PinsTest, OpenPinnedTakesAMissingMapForPinsOfAnotherBuild) {
   PODLENS_REQUIRE_ROOT();
   ScopedPinRoot root;
   auto plane = loadPinned(root.path());
   ASSERT_TRUE(plane);
-  const std::string batch = dataplanePinDir(root.path()) + "/pl_event_batch";
-  ASSERT_EQ(unlink(batch.c_str()), 0);
+  const std::string memos = dataplanePinDir(root.path()) + "/pl_memos";
+  ASSERT_EQ(unlink(memos.c_str()), 0);
   auto reopened = DataPlane::openPinned(root.path());
   ASSERT_FALSE(reopened.ok());
   EXPECT_EQ(reopened.error().code, kPinsOfAnotherAbi);
-  EXPECT_NE(reopened.error().message.find("pl_event_batch"), std::string::npos)
+  EXPECT_NE(reopened.error().message.find("pl_memos"), std::string::npos)
       << reopened.error().message;
 }
 
