@@ -275,7 +275,7 @@ struct podlens_pending_request {
 };
 
 /* A response's half of a transaction, left by the response stream for the request stream to
- * emit as the event (http1_message.h, Answers): the server's CPU writes it and goes on, and
+ * emit as the event (lib/answers.h): the server's CPU writes it and goes on, and
  * the request's slot and the event are the client side's to read and write. */
 struct podlens_answer {
   __u64 first_byte_ns; /* host: CLOCK_MONOTONIC of the response's first byte */
